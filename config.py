@@ -1,0 +1,145 @@
+"""Settings read once from the environment (12-factor), with safe development defaults.
+
+Production (``APP_ENV=production``) refuses to start with a missing or weak secret. Development
+generates strong secrets once and keeps them under ``DATA_DIR`` so cookies and tokens survive a
+restart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+MIN_SECRET_LENGTH = 32
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class ConfigError(Exception):
+    """The environment describes a configuration the server must not start with."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    port: int = 8888
+    mongodb_uri: str | None = None
+    mongodb_db: str = "transito"
+    cookie_secret: str = ""
+    jwt_secret: str = ""
+    data_dir: Path = Path("data")
+    app_timezone: str = "America/Santiago"
+    infraction_max_age_days: int = 90
+    report_rate_limit: str = "60/minute"
+    login_rate_limit_user: str = "5/15minutes"
+    login_rate_limit_client: str = "20/15minutes"
+    trust_proxy: bool = False
+    workers: int = 1
+    admin_username: str | None = None
+    admin_password: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.app_timezone)
+
+    @property
+    def embedded_db(self) -> bool:
+        return self.mongodb_uri is None
+
+
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def _persisted_secrets(data_dir: Path) -> dict[str, str]:
+    """Strong random secrets generated on first use and kept in DATA_DIR (mode 0600)."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        stored = json.loads(path.read_text())
+    else:
+        stored = {}
+    changed = False
+    for key in ("COOKIE_SECRET", "JWT_SECRET"):
+        if len(stored.get(key, "")) < MIN_SECRET_LENGTH:
+            stored[key] = secrets.token_urlsafe(48)
+            changed = True
+    if changed:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+    return stored
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Build the settings from ``env`` (default: ``os.environ``); raise ConfigError if unsafe."""
+    env = dict(os.environ if env is None else env)
+    app_env = env.get("APP_ENV", "development").strip().lower() or "development"
+    if app_env not in ("development", "production"):
+        raise ConfigError(f"APP_ENV must be 'development' or 'production', got {app_env!r}")
+    production = app_env == "production"
+    data_dir = Path(env.get("DATA_DIR") or "data")
+    mongodb_uri = env.get("MONGODB_URI") or None
+
+    if production and mongodb_uri is None and env.get("EMBEDDED_DB", "").lower() not in _TRUE:
+        raise ConfigError(
+            "MONGODB_URI is required in production "
+            "(set EMBEDDED_DB=1 to run the embedded database on purpose, as the single-container image does)"
+        )
+
+    cookie_secret = env.get("COOKIE_SECRET", "")
+    jwt_secret = env.get("JWT_SECRET", "")
+    generate = not production or env.get("GENERATE_SECRETS", "").lower() in _TRUE
+    if generate and (not cookie_secret or not jwt_secret):
+        stored = _persisted_secrets(data_dir)
+        cookie_secret = cookie_secret or stored["COOKIE_SECRET"]
+        jwt_secret = jwt_secret or stored["JWT_SECRET"]
+    for name, value in (("COOKIE_SECRET", cookie_secret), ("JWT_SECRET", jwt_secret)):
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"{name} is missing or shorter than {MIN_SECRET_LENGTH} characters")
+    if cookie_secret == jwt_secret:
+        raise ConfigError("COOKIE_SECRET and JWT_SECRET must differ")
+
+    timezone = env.get("APP_TIMEZONE") or "America/Santiago"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"APP_TIMEZONE is not a known time zone: {timezone!r}") from None
+
+    workers = _int(env, "WORKERS", 1)
+    return Settings(
+        app_env=app_env,
+        port=_int(env, "PORT", 8888),
+        mongodb_uri=mongodb_uri,
+        mongodb_db=env.get("MONGODB_DB") or "transito",
+        cookie_secret=cookie_secret,
+        jwt_secret=jwt_secret,
+        data_dir=data_dir,
+        app_timezone=timezone,
+        infraction_max_age_days=_int(env, "INFRACTION_MAX_AGE_DAYS", 90, minimum=1),
+        report_rate_limit=env.get("REPORT_RATE_LIMIT") or "60/minute",
+        login_rate_limit_user=env.get("LOGIN_RATE_LIMIT_USER") or "5/15minutes",
+        login_rate_limit_client=env.get("LOGIN_RATE_LIMIT_CLIENT") or "20/15minutes",
+        trust_proxy=env.get("TRUST_PROXY", "").lower() in _TRUE,
+        workers=workers if workers > 0 else (os.cpu_count() or 1),
+        admin_username=env.get("ADMIN_USERNAME") or None,
+        admin_password=env.get("ADMIN_PASSWORD") or None,
+        log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+    )

@@ -1,0 +1,318 @@
+"""Base handlers: ``BaseHandler`` for the HTML admin (login cookie, flash messages, error pages)
+and ``ApiHandler`` for JSON (RFC 9457 problem details). This module is the one place that maps
+domain and database errors to HTTP status codes.
+
+Every handler requires an authenticated administrator unless its class sets ``public = True``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any, ClassVar
+from urllib.parse import urlencode, urlsplit
+
+import tornado.web
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
+
+from config import Settings
+from repositories import Repositories
+from repositories.admins import Admin
+from repositories.errors import Conflict, DomainError, MissingReference, NotFound, StillReferenced
+from services.throttle import Throttle
+from services.tokens import TokenService
+
+log = logging.getLogger("transito.http")
+
+SESSION_COOKIE = "session"
+FLASH_COOKIE = "flash"
+SESSION_MAX_AGE_DAYS = 0.5  # an admin logs in again after 12 hours
+
+# Strict by design: no inline script or style, so the admin works with JavaScript disabled.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+DOMAIN_STATUS: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    StillReferenced: 409,
+    MissingReference: 422,
+}
+# The database is unreachable or too slow: the client may retry later.
+UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
+
+STATUS_TITLES = {
+    400: "Solicitud inválida",
+    401: "No autenticado",
+    403: "Prohibido",
+    404: "No encontrado",
+    405: "Método no permitido",
+    409: "Conflicto",
+    413: "Contenido demasiado grande",
+    415: "Tipo de contenido no soportado",
+    422: "Referencia inexistente",
+    429: "Demasiadas solicitudes",
+    500: "Error interno",
+    503: "Servicio no disponible",
+}
+
+
+def status_for(error: BaseException | None) -> int | None:
+    """The HTTP status a domain or database error stands for (None: not one of ours)."""
+    if isinstance(error, DomainError):
+        return DOMAIN_STATUS.get(type(error), 400)
+    if isinstance(error, UNAVAILABLE_ERRORS):
+        return 503
+    return None
+
+
+def safe_next(target: str | None, default: str = "/admin/") -> str:
+    """Only local absolute paths: '//evil.example' or 'https://evil.example' fall back to the default."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    public: ClassVar[bool] = False
+
+    def initialize(self, **kwargs: Any) -> None:
+        self.request_id = uuid.uuid4().hex[:16]
+        self.admin: Admin | None = None
+        self.application.settings["inflight"].started()
+
+    def on_finish(self) -> None:
+        self.application.settings["inflight"].finished()
+
+    # -- things that live in the application settings ------------------------------------------
+    @property
+    def repos(self) -> Repositories:
+        return self.application.settings["repos"]
+
+    @property
+    def config(self) -> Settings:
+        return self.application.settings["config"]
+
+    @property
+    def token_service(self) -> TokenService:
+        return self.application.settings["token_service"]
+
+    def throttle(self, name: str) -> Throttle:
+        return self.application.settings["throttles"][name]
+
+    # -- headers -------------------------------------------------------------------------------
+    def set_default_headers(self) -> None:
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "same-origin")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Request-ID", getattr(self, "request_id", ""))
+
+    # -- authentication ------------------------------------------------------------------------
+    async def prepare(self) -> None:
+        self.admin = await self._admin_from_cookie()
+        if self.admin is None and not self.public:
+            if self.request.method in ("GET", "HEAD"):
+                self.redirect("/admin/login?" + urlencode({"next": self.request.uri}))
+                return
+            raise tornado.web.HTTPError(403, reason="Inicie sesión para continuar")
+
+    def get_current_user(self) -> Admin | None:
+        return self.admin
+
+    async def _admin_from_cookie(self) -> Admin | None:
+        raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=SESSION_MAX_AGE_DAYS)
+        if not raw:
+            return None
+        try:
+            session = json.loads(raw)
+            admin = await self.repos.admins.get(session["id"])
+        except (ValueError, KeyError, TypeError, NotFound):
+            return None
+        # A password reset bumps session_version and so ends every open session.
+        return admin if session.get("v") == admin.session_version else None
+
+    def start_session(self, admin: Admin) -> None:
+        self.set_signed_cookie(
+            SESSION_COOKIE,
+            json.dumps({"id": admin.id, "v": admin.session_version}),
+            expires_days=None,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+        )
+
+    def end_session(self) -> None:
+        self.clear_cookie(SESSION_COOKIE)
+
+    # -- flash messages ------------------------------------------------------------------------
+    def flash(self, message: str, category: str = "ok") -> None:
+        self.set_signed_cookie(
+            FLASH_COOKIE,
+            json.dumps({"m": message, "c": category}),
+            expires_days=None,
+            httponly=True,
+            samesite="Lax",
+            secure=self.request.protocol == "https",
+        )
+
+    def pop_flash(self) -> dict[str, str] | None:
+        raw = self.get_signed_cookie(FLASH_COOKIE, max_age_days=1)
+        if raw is None:
+            return None
+        self.clear_cookie(FLASH_COOKIE)
+        try:
+            data = json.loads(raw)
+            return {"message": str(data["m"]), "category": str(data["c"])}
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace.update(admin=self.admin, flash=self.pop_flash(), request_id=self.request_id, query_string=self.query_with)
+        return namespace
+
+    def query_with(self, **changes: Any) -> str:
+        """The current query string with some arguments changed (for paging links)."""
+        args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        args.update({k: v for k, v in changes.items() if v is not None})
+        return "?" + urlencode(args)
+
+    def page_argument(self) -> int:
+        raw = self.get_query_argument("page", "1")
+        return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+
+    # -- errors --------------------------------------------------------------------------------
+    def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        mapped = status_for(exc_info[1] if exc_info else None)
+        super().send_error(mapped or status_code, **kwargs)
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(value, DomainError):
+            return  # an expected refusal, shown to the user
+        if isinstance(value, UNAVAILABLE_ERRORS):
+            log.warning("database unavailable [request %s] %s: %s", self.request_id, typ.__name__, value)
+            return
+        if isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+            return
+        log.error(
+            "unexpected error [request %s] %s %s",
+            self.request_id,
+            self.request.method,
+            self.request.path,
+            exc_info=(typ, value, tb),
+        )
+
+    def error_detail(self, status_code: int, exc_info: Any) -> str:
+        """A message safe to show a client: ours, or a generic one. Never a driver message."""
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, DomainError):
+            return error.message
+        if isinstance(error, tornado.web.HTTPError) and error.reason and status_code < 500:
+            return error.reason
+        if status_code == 503:
+            return "La base de datos no está disponible en este momento. Intente nuevamente en unos segundos."
+        if status_code >= 500:
+            return f"Ocurrió un error inesperado. Informe el identificador {self.request_id} al soporte."
+        return {
+            404: "La página o el registro solicitado no existe.",
+            405: "Método no permitido.",
+        }.get(status_code, self._reason)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.render(
+            "error.html",
+            status_code=status_code,
+            title=STATUS_TITLES.get(status_code, self._reason),
+            detail=self.error_detail(status_code, kwargs.get("exc_info")),
+        )
+
+
+class PublicHandler(BaseHandler):
+    public = True
+
+
+class NotFoundHandler(PublicHandler):
+    """Unknown URL: a 404 page (the application's ``default_handler_class``)."""
+
+    def prepare(self) -> None:  # type: ignore[override]
+        raise tornado.web.HTTPError(404)
+
+
+class ApiError(tornado.web.HTTPError):
+    """An API refusal with a Spanish detail, optional field errors and extra headers."""
+
+    def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, reason=STATUS_TITLES.get(status))
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers or {}
+
+
+class ApiHandler(BaseHandler):
+    """JSON endpoints. They never redirect and never read the admin cookie; authentication, when
+    required, is a bearer token. Errors are ``application/problem+json``."""
+
+    def check_xsrf_cookie(self) -> None:
+        """Bearer-token and public endpoints carry no ambient credentials, so XSRF does not apply."""
+
+    async def prepare(self) -> None:
+        if not self.public:
+            raise NotImplementedError(f"{type(self).__name__} must authenticate its requests itself")
+
+    def set_default_headers(self) -> None:
+        super().set_default_headers()
+        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+
+    def write_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
+
+    def problem(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        """Finish the request with an RFC 9457 problem document."""
+        self.clear_header("Content-Type")
+        self.set_status(status)
+        for name, value in (headers or {}).items():
+            self.set_header(name, value)
+        body: dict[str, Any] = {
+            "type": "about:blank",
+            "title": STATUS_TITLES.get(status, self._reason),
+            "status": status,
+            "detail": detail,
+            "request_id": self.request_id,
+        }
+        if errors:
+            body["errors"] = errors
+        self.set_header("Content-Type", "application/problem+json; charset=UTF-8")
+        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        error = exc_info[1] if exc_info else None
+        if isinstance(error, ApiError):
+            self.problem(status_code, error.detail, errors=error.errors, headers=error.headers)
+            return
+        errors = None
+        if isinstance(error, DomainError) and error.field:
+            errors = [{"campo": error.field, "mensaje": error.message}]
+        self.problem(status_code, self.error_detail(status_code, exc_info), errors=errors)
+
+
+class ApiNotFoundHandler(ApiHandler):
+    """Unknown ``/api/...`` path: JSON 404, never an HTML page."""
+
+    public = True
+
+    async def prepare(self) -> None:
+        self.problem(404, f"No existe el recurso {self.request.path} en la API.")
+

@@ -1,0 +1,75 @@
+"""Helpers shared by the repositories: id parsing, paging, search and duplicate-key mapping."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any, Generic, TypeVar
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.errors import DuplicateKeyError
+
+from repositories.errors import Conflict, NotFound
+
+T = TypeVar("T")
+DUPLICATE_KEY = 11000
+
+
+def object_id(value: str | ObjectId, entity: str) -> ObjectId:
+    """Parse an id from a URL or a form; a malformed one is simply a record that does not exist."""
+    if isinstance(value, ObjectId):
+        return value
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise NotFound(f"No existe {entity} con id {value!r}.") from None
+
+
+def contains(text: str) -> dict[str, Any]:
+    """Case-insensitive 'contains' match for admin search boxes; the text is taken literally."""
+    return {"$regex": re.escape(text), "$options": "i"}
+
+
+def duplicate_field(error: DuplicateKeyError) -> str | None:
+    """The first field of the unique index that a DuplicateKeyError was raised on."""
+    details = error.details or {}
+    key_pattern = details.get("keyPattern") or details.get("keyValue") or {}
+    if key_pattern:
+        return next(iter(key_pattern))
+    match = re.search(r"index: (\w+?)_", str(error))
+    return match.group(1) if match else None
+
+
+def raise_conflict(error: DuplicateKeyError, messages: dict[str, str]) -> None:
+    """Turn a duplicate-key error on one of ``messages``' fields into a Conflict on that field."""
+    field = duplicate_field(error)
+    if field in messages:
+        raise Conflict(messages[field], field=field) from error
+    raise error
+
+
+@dataclasses.dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def page_bounds(page: int, per_page: int) -> tuple[int, int]:
+    page = max(1, page)
+    return (page - 1) * per_page, per_page

@@ -1,0 +1,237 @@
+"""The ``infracciones`` collection: legal records, written once and never deleted.
+
+Recording one takes three commands and no transaction:
+1. the officer's document is matched on (número, active, live token ``jti``) and its
+   ``n_infracciones`` incremented: the token check and the officer's delete guard in one write;
+2. the vehicle is matched on its plate and its ``n_infracciones`` incremented (delete guard);
+3. the infraction is inserted with write concern majority (set on the client).
+A counter is only given back when the insert certainly did not happen, so counters can run high
+(refusing a delete that would have been safe) but never low (allowing a dangling reference)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from repositories.base import duplicate_field
+from repositories.errors import Conflict, NotFound
+
+COLLECTION = "infracciones"
+INDEXES = [
+    IndexModel([("vehiculo_id", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)], name="vehiculo_timestamp"),
+    IndexModel(
+        [("oficial_id", ASCENDING), ("placa_patente", ASCENDING), ("timestamp", ASCENDING)],
+        unique=True,
+        name="same_observation_unique",
+    ),
+    IndexModel(
+        [("clave_idempotencia", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"clave_idempotencia": {"$exists": True}},
+        name="idempotencia_unique",
+    ),
+    IndexModel([("persona_id", ASCENDING)], name="persona"),
+    IndexModel([("registrada_en", DESCENDING)], name="registrada_en"),
+]
+VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": [
+            "vehiculo_id", "placa_patente", "persona_id", "oficial_id", "timestamp", "comentarios", "registrada_en",
+        ],
+        "properties": {
+            "vehiculo_id": {"bsonType": "objectId"},
+            "placa_patente": {"bsonType": "string", "pattern": "^[A-Z0-9]{5,8}$"},
+            "persona_id": {"bsonType": "objectId"},
+            "oficial_id": {"bsonType": "objectId"},
+            "timestamp": {"bsonType": "date"},
+            "comentarios": {"bsonType": "string", "maxLength": 2000},
+            "registrada_en": {"bsonType": "date"},
+        },
+    }
+}
+
+
+class TokenNotLive(Exception):
+    """The token's officer does not exist, is inactive, or no longer lists the token (revoked)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Infraccion:
+    id: str
+    placa_patente: str
+    timestamp: dt.datetime
+    comentarios: str
+    registrada_en: dt.datetime
+    marca: str
+    color: str
+    oficial_numero: int
+    oficial_nombre: str
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Infraccion:
+        vehiculo = doc.get("vehiculo", {})
+        oficial = doc.get("oficial", {})
+        return cls(
+            str(doc["_id"]),
+            doc["placa_patente"],
+            doc["timestamp"],
+            doc["comentarios"],
+            doc["registrada_en"],
+            vehiculo.get("marca", ""),
+            vehiculo.get("color", ""),
+            oficial.get("numero", 0),
+            oficial.get("nombre", ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    nombre: str
+    correo: str
+    total: int
+    infracciones: list[Infraccion]
+
+
+class InfraccionRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.collection = db[COLLECTION]
+        self._oficiales = db["oficiales"]
+        self._vehiculos = db["vehiculos"]
+        self._personas = db["personas"]
+
+    async def record(
+        self,
+        *,
+        numero_oficial: int,
+        jti: str,
+        placa_patente: str,
+        timestamp: dt.datetime,
+        comentarios: str,
+        clave_idempotencia: str | None = None,
+    ) -> tuple[Infraccion, bool]:
+        """Record an infraction; returns it and whether it was created (False: a retry of one
+        already recorded). Raises TokenNotLive, NotFound (plate) or Conflict (key reused)."""
+        oficial = await self._oficiales.find_one_and_update(
+            {"numero": numero_oficial, "activo": True, "token_jtis": jti},
+            {"$inc": {"n_infracciones": 1}},
+            projection={"numero": 1, "nombre": 1},
+        )
+        if oficial is None:
+            raise TokenNotLive()
+        vehiculo = await self._vehiculos.find_one_and_update(
+            {"placa_patente": placa_patente},
+            {"$inc": {"n_infracciones": 1}},
+            projection={"marca": 1, "color": 1, "persona_id": 1},
+        )
+        if vehiculo is None:
+            await self._give_back(oficial_id=oficial["_id"])
+            raise NotFound(f"No existe un vehículo con la placa patente {placa_patente}.", field="placa_patente")
+
+        doc: dict[str, Any] = {
+            "vehiculo_id": vehiculo["_id"],
+            "placa_patente": placa_patente,
+            "persona_id": vehiculo["persona_id"],
+            "vehiculo": {"marca": vehiculo["marca"], "color": vehiculo["color"]},
+            "oficial_id": oficial["_id"],
+            "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
+            "timestamp": timestamp,
+            "comentarios": comentarios,
+            "registrada_en": dt.datetime.now(dt.timezone.utc),
+        }
+        if clave_idempotencia is not None:
+            doc["clave_idempotencia"] = f"{oficial['_id']}:{clave_idempotencia}"
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError as error:
+            # A retry: nothing new was written, so give both counters back and answer with the original.
+            await self._give_back(oficial_id=oficial["_id"], vehiculo_id=vehiculo["_id"])
+            return await self._original(error, doc), False
+        return Infraccion.from_doc(doc), True
+
+    async def _give_back(self, *, oficial_id: ObjectId, vehiculo_id: ObjectId | None = None) -> None:
+        await self._oficiales.update_one({"_id": oficial_id}, {"$inc": {"n_infracciones": -1}})
+        if vehiculo_id is not None:
+            await self._vehiculos.update_one({"_id": vehiculo_id}, {"$inc": {"n_infracciones": -1}})
+
+    async def _original(self, error: DuplicateKeyError, attempted: dict[str, Any]) -> Infraccion:
+        if duplicate_field(error) == "clave_idempotencia":
+            original = await self.collection.find_one({"clave_idempotencia": attempted["clave_idempotencia"]})
+            same = original is not None and all(
+                original[k] == attempted[k] for k in ("placa_patente", "timestamp", "comentarios")
+            )
+            if not same:
+                raise Conflict(
+                    "La clave de idempotencia ya se usó para otra infracción con datos distintos.",
+                    field="Idempotency-Key",
+                ) from error
+        else:
+            original = await self.collection.find_one(
+                {k: attempted[k] for k in ("oficial_id", "placa_patente", "timestamp")}
+            )
+        if original is None:  # pragma: no cover - the unique index just said it exists
+            raise error
+        return Infraccion.from_doc(original)
+
+    async def report(self, *, correo: str, limit: int, offset: int) -> Report:
+        """Infractions of every vehicle currently in the persona's name, newest first: two commands."""
+        found = await (
+            await self._personas.aggregate(
+                [
+                    {"$match": {"correo": correo}},
+                    {"$limit": 1},
+                    {
+                        "$lookup": {
+                            "from": "vehiculos",
+                            "localField": "_id",
+                            "foreignField": "persona_id",
+                            "as": "vehiculos",
+                        }
+                    },
+                    {"$project": {"nombre": 1, "correo": 1, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
+                ]
+            )
+        ).to_list(1)
+        if not found:
+            raise NotFound(f"No existe una persona con el correo {correo}.", field="email")
+        persona = found[0]
+        vehiculos = {v["_id"]: v for v in persona["vehiculos"]}
+        if not vehiculos:
+            return Report(persona["nombre"], persona["correo"], 0, [])
+        faceted = await (
+            await self.collection.aggregate(
+                [
+                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}}},
+                    {"$sort": {"timestamp": -1, "_id": -1}},
+                    {
+                        "$facet": {
+                            "total": [{"$count": "n"}],
+                            "items": [{"$skip": offset}, {"$limit": limit}],
+                        }
+                    },
+                ]
+            )
+        ).to_list(1)
+        total = faceted[0]["total"][0]["n"] if faceted and faceted[0]["total"] else 0
+        items = []
+        for doc in faceted[0]["items"] if faceted else []:
+            current = vehiculos[doc["vehiculo_id"]]  # the report shows the vehicle as it is now
+            doc["vehiculo"] = {"marca": current["marca"], "color": current["color"]}
+            items.append(Infraccion.from_doc(doc))
+        return Report(persona["nombre"], persona["correo"], total, items)
+
+    async def latest(self, *, limit: int = 10) -> list[Infraccion]:
+        cursor = self.collection.find({}, sort=[("registrada_en", DESCENDING)], limit=limit)
+        return [Infraccion.from_doc(doc) async for doc in cursor]
+
+    async def count_since(self, since: dt.datetime) -> int:
+        return await self.collection.count_documents({"registrada_en": {"$gte": since}})
+
+    async def count(self) -> int:
+        return await self.collection.estimated_document_count()

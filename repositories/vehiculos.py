@@ -1,0 +1,192 @@
+"""The ``vehiculos`` collection. Every write that touches an owner runs in a transaction with the
+owner's ``n_vehiculos`` counter, so a vehicle can never point at a persona that is gone."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from repositories.base import Page, contains, object_id, page_bounds, raise_conflict
+from repositories.errors import MissingReference, NotFound, StillReferenced
+
+COLLECTION = "vehiculos"
+INDEXES = [
+    IndexModel([("placa_patente", ASCENDING)], unique=True, name="placa_unique"),
+    IndexModel([("persona_id", ASCENDING), ("placa_patente", ASCENDING)], name="persona_placa"),
+]
+VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["placa_patente", "marca", "color", "persona_id", "n_infracciones"],
+        "properties": {
+            "placa_patente": {"bsonType": "string", "pattern": "^[A-Z0-9]{5,8}$"},
+            "marca": {"bsonType": "string", "minLength": 1, "maxLength": 60},
+            "color": {"bsonType": "string", "minLength": 1, "maxLength": 40},
+            "persona_id": {"bsonType": "objectId"},
+            "n_infracciones": {"bsonType": ["int", "long"], "minimum": 0},
+        },
+    }
+}
+DUPLICATE_MESSAGES = {"placa_patente": "Ya existe un vehículo con esa placa patente."}
+
+PLATE_PATTERN = re.compile(r"^[A-Z0-9]{5,8}$")
+_PLATE_SEPARATORS = re.compile(r"[\s\-·.]+")
+
+
+def normalize_plate(raw: str) -> str:
+    """'ab-cd 12' -> 'ABCD12': plates are stored upper-case without spaces, dashes or dots."""
+    return _PLATE_SEPARATORS.sub("", raw).upper()
+
+
+def is_valid_plate(plate: str) -> bool:
+    """A normalised plate has 5 to 8 ASCII letters or digits (Chile: BBBB10; Argentina: AB123CD)."""
+    return bool(PLATE_PATTERN.match(plate))
+
+
+@dataclasses.dataclass(frozen=True)
+class Vehiculo:
+    id: str
+    placa_patente: str
+    marca: str
+    color: str
+    persona_id: str
+    n_infracciones: int = 0
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Vehiculo:
+        return cls(
+            str(doc["_id"]),
+            doc["placa_patente"],
+            doc["marca"],
+            doc["color"],
+            str(doc["persona_id"]),
+            doc.get("n_infracciones", 0),
+        )
+
+
+class VehiculoRepository:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._db = db
+        self.collection = db[COLLECTION]
+        self._personas = db["personas"]
+
+    async def _in_transaction(self, callback):
+        async with self._db.client.start_session() as session:
+            return await session.with_transaction(callback)
+
+    async def _take_owner(self, persona_id: ObjectId, session: AsyncClientSession) -> None:
+        result = await self._personas.update_one(
+            {"_id": persona_id}, {"$inc": {"n_vehiculos": 1}}, session=session
+        )
+        if result.matched_count == 0:
+            raise MissingReference("La persona propietaria no existe.", field="persona")
+
+    async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
+        owner = object_id(persona_id, "persona")
+        doc = {
+            "placa_patente": normalize_plate(placa_patente),
+            "marca": marca.strip(),
+            "color": color.strip(),
+            "persona_id": owner,
+            "n_infracciones": 0,
+            "creado_en": dt.datetime.now(dt.timezone.utc),
+        }
+
+        async def write(session: AsyncClientSession) -> None:
+            doc.pop("_id", None)  # a retried transaction inserts afresh
+            await self._take_owner(owner, session)
+            await self.collection.insert_one(doc, session=session)
+
+        try:
+            await self._in_transaction(write)
+        except DuplicateKeyError as error:
+            raise_conflict(error, DUPLICATE_MESSAGES)
+        return Vehiculo.from_doc(doc)
+
+    async def get(self, vehiculo_id: str | ObjectId) -> Vehiculo:
+        doc = await self.collection.find_one({"_id": object_id(vehiculo_id, "vehículo")})
+        if doc is None:
+            raise NotFound(f"No existe el vehículo {vehiculo_id}.")
+        return Vehiculo.from_doc(doc)
+
+    async def update(
+        self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str
+    ) -> Vehiculo:
+        oid = object_id(vehiculo_id, "vehículo")
+        new_owner = object_id(persona_id, "persona")
+        changes = {
+            "placa_patente": normalize_plate(placa_patente),
+            "marca": marca.strip(),
+            "color": color.strip(),
+            "persona_id": new_owner,
+        }
+
+        async def write(session: AsyncClientSession) -> dict[str, Any]:
+            current = await self.collection.find_one({"_id": oid}, session=session)
+            if current is None:
+                raise NotFound(f"No existe el vehículo {vehiculo_id}.")
+            if current["persona_id"] != new_owner:
+                await self._take_owner(new_owner, session)
+                await self._personas.update_one(
+                    {"_id": current["persona_id"]}, {"$inc": {"n_vehiculos": -1}}, session=session
+                )
+            await self.collection.update_one({"_id": oid}, {"$set": changes}, session=session)
+            return {**current, **changes}
+
+        try:
+            return Vehiculo.from_doc(await self._in_transaction(write))
+        except DuplicateKeyError as error:
+            raise_conflict(error, DUPLICATE_MESSAGES)
+
+    async def delete(self, vehiculo_id: str) -> None:
+        """Delete a vehicle with no infractions (they are legal records) and release its owner."""
+        oid = object_id(vehiculo_id, "vehículo")
+
+        async def write(session: AsyncClientSession) -> None:
+            doc = await self.collection.find_one_and_delete({"_id": oid, "n_infracciones": 0}, session=session)
+            if doc is None:
+                current = await self.collection.find_one({"_id": oid}, session=session)
+                if current is None:
+                    raise NotFound(f"No existe el vehículo {vehiculo_id}.")
+                raise StillReferenced(
+                    f"No se puede borrar el vehículo {current['placa_patente']}: tiene "
+                    f"{current['n_infracciones']} infracción(es) registrada(s), que son registros legales."
+                )
+            await self._personas.update_one(
+                {"_id": doc["persona_id"]}, {"$inc": {"n_vehiculos": -1}}, session=session
+            )
+
+        await self._in_transaction(write)
+
+    async def list_by_persona(self, persona_id: str | ObjectId) -> list[Vehiculo]:
+        cursor = self.collection.find(
+            {"persona_id": object_id(persona_id, "persona")}, sort=[("placa_patente", ASCENDING)]
+        )
+        return [Vehiculo.from_doc(doc) async for doc in cursor]
+
+    async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Vehiculo]:
+        query: dict[str, Any] = {}
+        text = q.strip()
+        if text:
+            query = {
+                "$or": [
+                    {"placa_patente": contains(normalize_plate(text) or text)},
+                    {"marca": contains(text)},
+                    {"color": contains(text)},
+                ]
+            }
+        skip, limit = page_bounds(page, per_page)
+        total = await self.collection.count_documents(query)
+        cursor = self.collection.find(query, sort=[("placa_patente", ASCENDING)], skip=skip, limit=limit)
+        return Page([Vehiculo.from_doc(doc) async for doc in cursor], total, max(1, page), per_page)
+
+    async def count(self) -> int:
+        return await self.collection.estimated_document_count()

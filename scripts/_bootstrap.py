@@ -1,0 +1,8 @@
+"""Lets ``python scripts/<name>.py`` import the application's modules from the repository root."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Create an administrator, or reset its password (which also ends its open sessions).
+
+    python scripts/create_admin.py --username NAME [--password PASSWORD]
+
+The password comes from --password, else the ADMIN_PASSWORD environment variable, else an
+interactive prompt. ``--dev-default`` (used by ``make run``) creates the development admin
+``admin`` with a random password, only when no administrator exists, and prints it once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import secrets
+import sys
+
+import _bootstrap  # noqa: F401  (puts the repository root on sys.path)
+
+from config import ConfigError, load_settings
+from server import cli_database
+
+MIN_PASSWORD_LENGTH = 10
+DEV_USERNAME = "admin"
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password:
+        return args.password
+    if os.environ.get("ADMIN_PASSWORD"):
+        return os.environ["ADMIN_PASSWORD"]
+    if not sys.stdin.isatty():
+        raise SystemExit("error: give the password with --password, ADMIN_PASSWORD, or run interactively")
+    first = getpass.getpass("Contraseña: ")
+    if first != getpass.getpass("Repita la contraseña: "):
+        raise SystemExit("error: the passwords do not match")
+    return first
+
+
+async def run(args: argparse.Namespace) -> int:
+    config = load_settings()
+    async with cli_database(config) as repos:
+        if args.dev_default:
+            if await repos.admins.any_exists():
+                return 0
+            password = secrets.token_urlsafe(12)
+            await repos.admins.set_password(username=DEV_USERNAME, password=password)
+            note = config.data_dir / "dev-admin.txt"
+            note.write_text(f"usuario: {DEV_USERNAME}\ncontraseña: {password}\n")
+            note.chmod(0o600)
+            print(f"Development administrator created: user '{DEV_USERNAME}', password '{password}' (also in {note})")
+            return 0
+        password = read_password(args)
+        if len(password) < MIN_PASSWORD_LENGTH:
+            print(f"error: the password must have at least {MIN_PASSWORD_LENGTH} characters", file=sys.stderr)
+            return 1
+        admin, created = await repos.admins.set_password(username=args.username, password=password)
+        print(f"Administrator '{admin.username}' {'created' if created else 'updated (its sessions were closed)'}.")
+        return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--username", help="the administrator's user name")
+    group.add_argument("--dev-default", action="store_true", help="create the development admin if none exists")
+    parser.add_argument("--password", help="the password (prefer ADMIN_PASSWORD or the prompt: argv is visible to other users)")
+    args = parser.parse_args()
+    if args.username is not None:
+        args.username = args.username.strip().lower()
+        if not args.username:
+            parser.error("--username must not be empty")
+    try:
+        return asyncio.run(run(args))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

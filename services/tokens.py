@@ -1,0 +1,88 @@
+"""Officer bearer tokens: HS256 JWTs whose ``jti`` is recorded in the ``tokens`` collection.
+
+Used by the admin page, ``scripts/issue_token.py`` and the API, so all three agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+import jwt
+
+from repositories import Repositories
+from repositories.tokens import TokenRecord
+
+ALGORITHM = "HS256"
+DEFAULT_DAYS = 90
+MAX_DAYS = 365
+LEEWAY_SECONDS = 30
+_REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti"]
+
+
+class InvalidToken(Exception):
+    """The bearer token cannot be accepted; the message (Spanish) says why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Claims:
+    numero: int
+    jti: str
+
+
+@dataclasses.dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    record: TokenRecord
+    numero: int
+
+
+class TokenService:
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def encode(self, *, numero: int, jti: str, issued_at: dt.datetime, expires_at: dt.datetime) -> str:
+        claims = {"sub": str(numero), "jti": jti, "iat": issued_at, "exp": expires_at}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def decode(self, token: str) -> Claims:
+        """Verify signature, algorithm and times; the token's liveness is checked in MongoDB."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],
+                options={"require": _REQUIRED_CLAIMS},
+                leeway=LEEWAY_SECONDS,
+            )
+        except jwt.ExpiredSignatureError:
+            raise InvalidToken("El token expiró.") from None
+        except jwt.ImmatureSignatureError:
+            raise InvalidToken("El token todavía no es válido.") from None
+        except jwt.MissingRequiredClaimError as error:
+            raise InvalidToken(f"Al token le falta el dato obligatorio '{error.claim}'.") from None
+        except jwt.InvalidTokenError:
+            raise InvalidToken("El token no es válido.") from None
+        issued_at = claims["iat"]
+        if not isinstance(issued_at, (int, float)) or issued_at > dt.datetime.now(dt.timezone.utc).timestamp() + LEEWAY_SECONDS:
+            raise InvalidToken("El token todavía no es válido.")
+        subject, jti = claims["sub"], claims["jti"]
+        if not (isinstance(subject, str) and subject.isdigit() and isinstance(jti, str) and jti):
+            raise InvalidToken("El token no es válido.")
+        return Claims(numero=int(subject), jti=jti)
+
+    async def issue(
+        self, repos: Repositories, *, numero: int, days: int = DEFAULT_DAYS, label: str = ""
+    ) -> IssuedToken:
+        """Mint a token for an active officer. Raises NotFound for an unknown or inactive one."""
+        if not 1 <= days <= MAX_DAYS:
+            raise ValueError(f"days must be between 1 and {MAX_DAYS}")
+        oficial = await repos.oficiales.get_by_numero(numero)
+        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        expires = now + dt.timedelta(days=days)
+        jti = uuid.uuid4().hex
+        record = await repos.tokens.register(
+            oficial_id=oficial.id, jti=jti, creado_en=now, expira_en=expires, etiqueta=label.strip()
+        )
+        return IssuedToken(self.encode(numero=numero, jti=jti, issued_at=now, expires_at=expires), record, numero)
+
