@@ -223,9 +223,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if status_code >= 500:
             return f"Ocurrió un error inesperado. Informe el identificador {self.request_id} al soporte."
         return {
+            400: "La solicitud no es válida.",
+            403: "Solicitud rechazada: falta el token de seguridad del formulario o no coincide. "
+            "Recargue la página e intente de nuevo.",
             404: "La página o el registro solicitado no existe.",
             405: "Método no permitido.",
-        }.get(status_code, self._reason)
+            413: "El contenido enviado es demasiado grande.",
+        }.get(status_code, STATUS_TITLES.get(status_code, self._reason))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "text/html; charset=UTF-8")
