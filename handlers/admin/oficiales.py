@@ -17,6 +17,7 @@ async def detail_context(handler: BaseHandler, oficial: Oficial, **extra: Any) -
         "tokens": await handler.repos.tokens.list_for_officer(oficial.id),
         "token_form": extra.pop("token_form", None) or TokenForm(),
         "issued": None,
+        "token_error": None,
         "now": dt.datetime.now(dt.timezone.utc),
         **extra,
     }
