@@ -52,6 +52,7 @@ class AdminRepository:
         """Create the admin, or reset its password (which also ends its open sessions).
         Returns the admin and whether it was created."""
         now = dt.datetime.now(dt.timezone.utc)
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON keeps milliseconds
         result = await self.collection.find_one_and_update(
             {"username": username.strip().lower()},
             {

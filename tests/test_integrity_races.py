@@ -45,7 +45,6 @@ def outcome(result: object) -> object:
 
 
 async def test_create_vehicle_races_with_deleting_its_owner(repos):
-    outcomes = {"vehicle": 0, "persona_deleted": 0}
     for i in range(ROUNDS):
         persona = await repos.personas.create(nombre=f"P{i}", correo=f"p{i}@example.cl")
         created, deleted = await race(
@@ -56,9 +55,7 @@ async def test_create_vehicle_races_with_deleting_its_owner(repos):
         created, deleted = outcome(created), outcome(deleted)
         # Exactly one of the two wins: either the vehicle exists and its owner too, or neither.
         assert isinstance(created, MissingReference) != isinstance(deleted, StillReferenced), (created, deleted)
-        outcomes["vehicle" if isinstance(deleted, StillReferenced) else "persona_deleted"] += 1
     await assert_integrity(repos)
-    assert sum(outcomes.values()) == ROUNDS
 
 
 async def test_owner_change_races_with_deleting_the_new_owner(repos):
