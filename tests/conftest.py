@@ -4,6 +4,7 @@ httpx. Nothing here mocks the driver."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import sys
@@ -84,17 +85,26 @@ class RunningApp:
     settings: Settings
 
 
-@pytest.fixture
-async def running_app(repos: Repositories, settings: Settings) -> AsyncIterator[RunningApp]:
-    """The real application, served over HTTP on 127.0.0.1 and an ephemeral port."""
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[RunningApp]:
+    """The real application, served over HTTP on 127.0.0.1 and an ephemeral port (for tests that
+    need their own settings or repositories; most use the ``running_app`` fixture)."""
     app = make_app(settings, repos)
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server = tornado.httpserver.HTTPServer(app, max_body_size=1024 * 1024)
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
-    yield RunningApp(f"http://127.0.0.1:{port}", app, repos, settings)
-    server.stop()
-    await server.close_all_connections()
+    try:
+        yield RunningApp(f"http://127.0.0.1:{port}", app, repos, settings)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+@pytest.fixture
+async def running_app(repos: Repositories, settings: Settings) -> AsyncIterator[RunningApp]:
+    async with serve(settings, repos) as running:
+        yield running
 
 
 @pytest.fixture
