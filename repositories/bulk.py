@@ -1,0 +1,166 @@
+"""Bulk loading for demo and benchmark data: ``insert_many`` in batches, writing documents of the
+same shape as the repositories write one at a time, and keeping the reference counters
+(``personas.n_vehiculos``, ``vehiculos.n_infracciones``, ``oficiales.n_infracciones``) exact.
+
+Counters are incremented before the documents that they count are inserted, as the repositories
+do: an interrupted load leaves counters high (a delete refused), never low (a dangling reference)."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime as dt
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from repositories import infracciones, oficiales, personas, tokens, vehiculos
+from repositories.personas import normalize_email
+from repositories.vehiculos import normalize_plate
+
+DEFAULT_BATCH = 1000
+T = TypeVar("T")
+Progress = Callable[[int], object]
+
+# Everything but the administrators: what --drop clears before a demo load.
+DEMO_COLLECTIONS = (infracciones.COLLECTION, tokens.COLLECTION, vehiculos.COLLECTION, oficiales.COLLECTION, personas.COLLECTION)
+
+
+@dataclasses.dataclass(frozen=True)
+class NewPersona:
+    nombre: str
+    correo: str
+
+
+@dataclasses.dataclass(frozen=True)
+class NewVehiculo:
+    placa_patente: str
+    marca: str
+    color: str
+    persona_id: ObjectId
+
+
+@dataclasses.dataclass(frozen=True)
+class NewOficial:
+    nombre: str
+    numero: int
+    activo: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class NewInfraccion:
+    """``vehiculo`` and ``oficial`` are documents as returned by the loader (or read from MongoDB)."""
+
+    vehiculo: dict[str, Any]
+    oficial: dict[str, Any]
+    timestamp: dt.datetime
+    comentarios: str
+
+
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class BulkLoader:
+    def __init__(self, db: AsyncDatabase, *, batch_size: int = DEFAULT_BATCH, progress: Progress | None = None) -> None:
+        self._db = db
+        self._batch_size = batch_size
+        self._progress = progress or (lambda n: None)
+
+    async def clear_demo_data(self) -> None:
+        """Empty every collection except ``admins`` (indexes and validators stay)."""
+        for name in DEMO_COLLECTIONS:
+            await self._db[name].delete_many({})
+
+    async def personas(self, rows: Iterable[NewPersona]) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.timezone.utc)
+        docs = [
+            {"_id": ObjectId(), "nombre": row.nombre.strip(), "correo": normalize_email(row.correo), "n_vehiculos": 0, "creado_en": now}
+            for row in rows
+        ]
+        await self._insert(personas.COLLECTION, docs)
+        return docs
+
+    async def vehiculos(self, rows: Iterable[NewVehiculo]) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.timezone.utc)
+        docs = [
+            {
+                "_id": ObjectId(),
+                "placa_patente": normalize_plate(row.placa_patente),
+                "marca": row.marca.strip(),
+                "color": row.color.strip(),
+                "persona_id": row.persona_id,
+                "n_infracciones": 0,
+                "creado_en": now,
+            }
+            for row in rows
+        ]
+        for batch in _batches(docs, self._batch_size):
+            await self._increment(personas.COLLECTION, "n_vehiculos", (doc["persona_id"] for doc in batch))
+            await self._db[vehiculos.COLLECTION].insert_many(batch)
+            self._progress(len(batch))
+        return docs
+
+    async def oficiales(self, rows: Iterable[NewOficial]) -> list[dict[str, Any]]:
+        now = dt.datetime.now(dt.timezone.utc)
+        docs = [
+            {
+                "_id": ObjectId(),
+                "nombre": row.nombre.strip(),
+                "numero": row.numero,
+                "activo": row.activo,
+                "n_infracciones": 0,
+                "token_jtis": [],
+                "creado_en": now,
+            }
+            for row in rows
+        ]
+        await self._insert(oficiales.COLLECTION, docs)
+        return docs
+
+    async def infracciones(self, rows: Iterable[NewInfraccion]) -> int:
+        """Insert infractions shaped as ``InfraccionRepository.record`` writes them; returns how many."""
+        count = 0
+        now = dt.datetime.now(dt.timezone.utc)
+        for batch in _batches(rows, self._batch_size):
+            docs = [
+                {
+                    "vehiculo_id": row.vehiculo["_id"],
+                    "placa_patente": row.vehiculo["placa_patente"],
+                    "persona_id": row.vehiculo["persona_id"],
+                    "vehiculo": {"marca": row.vehiculo["marca"], "color": row.vehiculo["color"]},
+                    "oficial_id": row.oficial["_id"],
+                    "oficial": {"numero": row.oficial["numero"], "nombre": row.oficial["nombre"]},
+                    "timestamp": row.timestamp,
+                    "comentarios": row.comentarios,
+                    "registrada_en": now,
+                }
+                for row in batch
+            ]
+            await self._increment(oficiales.COLLECTION, "n_infracciones", (doc["oficial_id"] for doc in docs))
+            await self._increment(vehiculos.COLLECTION, "n_infracciones", (doc["vehiculo_id"] for doc in docs))
+            await self._db[infracciones.COLLECTION].insert_many(docs)
+            self._progress(len(docs))
+            count += len(docs)
+        return count
+
+    async def _insert(self, collection: str, docs: list[dict[str, Any]]) -> None:
+        for batch in _batches(docs, self._batch_size):
+            await self._db[collection].insert_many(batch)
+            self._progress(len(batch))
+
+    async def _increment(self, collection: str, field: str, ids: Iterable[ObjectId]) -> None:
+        counts = collections.Counter(ids)
+        if counts:
+            await self._db[collection].bulk_write(
+                [UpdateOne({"_id": oid}, {"$inc": {field: n}}) for oid, n in counts.items()], ordered=False
+            )
