@@ -1,0 +1,235 @@
+"""POST /api/cargar_infraccion over HTTP: every status code, the body's rules, time zones,
+idempotent retries. Every response is checked against openapi.json. Token states are in
+test_tokens.py."""
+
+import datetime as dt
+import json
+import socket
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from repositories import Repositories
+from server import mongo_client
+from tests.api_helpers import World, cargar, check_contract, infraction_body, make_world, recent
+from tests.conftest import make_settings, serve
+
+SANTIAGO = ZoneInfo("America/Santiago")
+
+
+@pytest.fixture
+async def world(repos) -> World:
+    return await make_world(repos)
+
+
+async def test_records_an_infraction_and_returns_it(client, world, repos):
+    body = {"placa_patente": "bb-cd 12", "timestamp": recent(30), "comentarios": "Luz roja en Alameda con Ahumada."}
+    response = await cargar(client, world.token, body)
+    assert response.status_code == 200, response.text
+    stored = check_contract(response)
+    assert stored["placa_patente"] == "BBCD12"
+    assert stored["comentarios"] == "Luz roja en Alameda con Ahumada."
+    assert stored["vehiculo"] == {"marca": "Toyota", "color": "Rojo"}
+    assert stored["oficial"] == {"numero": 42, "nombre": "Juan Soto"}
+    assert "Idempotent-Replayed" not in response.headers
+    report = await repos.infracciones.report(correo=world.persona.correo, limit=10, offset=0)
+    assert [i.id for i in report.infracciones] == [stored["id"]]
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
+    assert (await repos.vehiculos.get(world.vehiculo.id)).n_infracciones == 1
+
+
+async def test_comentarios_may_be_absent(client, world):
+    response = await cargar(client, world.token, {"placa_patente": "BBCD12", "timestamp": recent()})
+    assert response.status_code == 200
+    assert check_contract(response)["comentarios"] == ""
+
+
+async def test_naive_timestamp_is_read_in_santiago_and_stored_in_utc(client, world):
+    local = (dt.datetime.now(SANTIAGO) - dt.timedelta(hours=2)).replace(tzinfo=None, microsecond=0)
+    response = await cargar(client, world.token, {"placa_patente": "BBCD12", "timestamp": local.isoformat()})
+    assert response.status_code == 200, response.text
+    expected = local.replace(tzinfo=SANTIAGO).astimezone(dt.timezone.utc)
+    assert check_contract(response)["timestamp"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def test_timestamp_with_offset_is_converted_to_utc(client, world):
+    moment = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=3)).replace(microsecond=250_000)
+    with_offset = moment.astimezone(dt.timezone(dt.timedelta(hours=-3))).isoformat()  # ...-03:00
+    response = await cargar(client, world.token, {"placa_patente": "BBCD12", "timestamp": with_offset})
+    assert response.status_code == 200, response.text
+    assert check_contract(response)["timestamp"] == moment.strftime("%Y-%m-%dT%H:%M:%S.250Z")
+
+
+def old_timestamp(days: int) -> str:
+    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("body", "campo"),
+    [
+        ('{"placa_patente": "BBCD12", ', "cuerpo"),  # malformed JSON
+        ('["BBCD12", "2026-11-24T10:00:00Z"]', "cuerpo"),  # JSON, but not an object
+        ('"BBCD12"', "cuerpo"),
+        ({"placa_patente": "BBCD12", "timestamp": "NOW", "velocidad": 120}, "velocidad"),  # unknown field
+        ({"placa_patente": 123456, "timestamp": "NOW"}, "placa_patente"),  # wrong type
+        ({"placa_patente": "BBCD12", "timestamp": 1764000000}, "timestamp"),
+        ({"placa_patente": "BBCD12", "timestamp": "NOW", "comentarios": None}, "comentarios"),
+        ({"timestamp": "NOW"}, "placa_patente"),  # missing
+        ({"placa_patente": "BBCD12"}, "timestamp"),
+        ({"placa_patente": "B1", "timestamp": "NOW"}, "placa_patente"),  # bad plate
+        ({"placa_patente": "BB$CD12", "timestamp": "NOW"}, "placa_patente"),
+        ({"placa_patente": "BBCD12", "timestamp": "ayer a las 3"}, "timestamp"),  # bad timestamp
+        ({"placa_patente": "BBCD12", "timestamp": "2026-02-30T10:00:00"}, "timestamp"),
+        ({"placa_patente": "BBCD12", "timestamp": "FUTURE"}, "timestamp"),  # > 5 minutes ahead
+        ({"placa_patente": "BBCD12", "timestamp": "OLD"}, "timestamp"),  # > INFRACTION_MAX_AGE_DAYS
+        ({"placa_patente": "BBCD12", "timestamp": "NOW", "comentarios": "x" * 2001}, "comentarios"),
+        ({"placa_patente": "BBCD12", "timestamp": "NOW", "comentarios": "a\x00b"}, "comentarios"),
+    ],
+)
+async def test_invalid_bodies_are_400_with_field_errors(client, world, repos, body, campo):
+    if isinstance(body, dict):
+        replacements = {
+            "NOW": recent(),
+            "FUTURE": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat(),
+            "OLD": old_timestamp(91),
+        }
+        body = {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
+    response = await cargar(client, world.token, body)
+    assert response.status_code == 400, response.text
+    problem = check_contract(response)
+    assert campo in [e["campo"] for e in problem["errors"]], problem
+    assert await repos.infracciones.count() == 0
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 0
+
+
+async def test_max_age_follows_the_setting(repos):
+    world = await make_world(repos)
+    async with serve(make_settings(infraction_max_age_days=10), repos) as app:
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            refused = await cargar(http, world.token, {"placa_patente": "BBCD12", "timestamp": old_timestamp(11)})
+            accepted = await cargar(http, world.token, {"placa_patente": "BBCD12", "timestamp": old_timestamp(9)})
+    assert "10 días" in check_contract(refused)["errors"][0]["mensaje"]
+    assert accepted.status_code == 200
+    check_contract(accepted)
+
+
+async def test_comentarios_of_exactly_2000_characters_are_accepted(client, world):
+    response = await cargar(client, world.token, infraction_body(comentarios="ñ" * 2000))
+    assert response.status_code == 200
+    assert len(check_contract(response)["comentarios"]) == 2000
+
+
+async def test_invalid_idempotency_key_is_400(client, world):
+    response = await cargar(client, world.token, infraction_body(), **{"Idempotency-Key": "x" * 201})
+    assert response.status_code == 400
+    assert check_contract(response)["errors"][0]["campo"] == "Idempotency-Key"
+
+
+async def test_unknown_plate_is_404_and_leaves_no_counter_incremented(client, world, repos):
+    response = await cargar(client, world.token, infraction_body("ZZZZ99"))
+    assert response.status_code == 404
+    problem = check_contract(response)
+    assert "ZZZZ99" in problem["detail"]
+    assert problem["errors"] == [{"campo": "placa_patente", "mensaje": problem["detail"]}]
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 0
+    assert await repos.infracciones.count() == 0
+
+
+async def test_body_over_64_kib_is_413(client, world, repos):
+    body = json.dumps({**infraction_body(), "comentarios": "x" * (64 * 1024)})
+    response = await cargar(client, world.token, body)
+    assert response.status_code == 413
+    assert "64 KiB" in check_contract(response)["detail"]
+    assert await repos.infracciones.count() == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+async def test_a_body_that_is_not_json_is_415(client, world, content_type):
+    headers = {"Authorization": f"Bearer {world.token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    response = await client.post("/api/cargar_infraccion", content=json.dumps(infraction_body()), headers=headers)
+    assert response.status_code == 415
+    check_contract(response)
+
+
+async def test_idempotent_retry_returns_the_original_once(client, world, repos):
+    body = infraction_body()
+    key = {"Idempotency-Key": "c2a7e0b4-retry-1"}
+    first = await cargar(client, world.token, body, **key)
+    body_again = {**body, "placa_patente": "bbcd-12"}  # the same plate, written as the officer typed it
+    retry = await cargar(client, world.token, body_again, **key)
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert check_contract(retry) == check_contract(first)
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert await repos.infracciones.count() == 1
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
+    assert (await repos.vehiculos.get(world.vehiculo.id)).n_infracciones == 1
+
+
+async def test_same_officer_plate_and_time_without_key_is_the_same_infraction(client, world, repos):
+    body = infraction_body()
+    first = await cargar(client, world.token, body)
+    second = await cargar(client, world.token, {**body, "comentarios": "reenviado"})
+    assert second.status_code == 200
+    assert check_contract(second)["id"] == check_contract(first)["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert await repos.infracciones.count() == 1
+
+
+async def test_same_key_with_a_different_body_is_409(client, world, repos):
+    key = {"Idempotency-Key": "clave-reusada"}
+    assert (await cargar(client, world.token, infraction_body(minutes_ago=60), **key)).status_code == 200
+    response = await cargar(client, world.token, infraction_body(minutes_ago=30), **key)
+    assert response.status_code == 409
+    assert check_contract(response)["errors"][0]["campo"] == "Idempotency-Key"
+    assert await repos.infracciones.count() == 1
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
+
+
+async def test_same_key_from_two_officers_are_two_infractions(client, world, repos):
+    other = await repos.oficiales.create(nombre="María Rojas", numero=7)
+    from services.tokens import TokenService
+
+    token = (await TokenService("j" * 48).issue(repos, numero=other.numero)).token
+    key = {"Idempotency-Key": "uno"}
+    a = await cargar(client, world.token, infraction_body(minutes_ago=10), **key)
+    b = await cargar(client, token, infraction_body(minutes_ago=20), **key)
+    assert (a.status_code, b.status_code) == (200, 200)
+    assert check_contract(a)["id"] != check_contract(b)["id"]
+
+
+async def test_unexpected_database_error_is_a_generic_500(client, world, db, caplog):
+    # The database refuses the insert through its $jsonSchema validator (here made stricter than
+    # the application's rules): an error the API does not expect.
+    await db.command("collMod", "infracciones", validator={"$jsonSchema": {"required": ["campo_que_nadie_envia"]}})
+    with caplog.at_level("ERROR", logger="transito.http"):
+        response = await cargar(client, world.token, infraction_body())
+    assert response.status_code == 500
+    problem = check_contract(response)
+    assert problem["detail"] == f"Ocurrió un error inesperado. Informe el identificador {problem['request_id']} al soporte."
+    assert "Traceback" not in response.text and "validation" not in response.text.lower()
+    assert any(problem["request_id"] in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_unreachable_database_is_503(world):
+    client = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+    try:
+        async with serve(make_settings(), Repositories.over(client["transito"])) as app:
+            async with httpx.AsyncClient(base_url=app.url) as http:
+                response = await cargar(http, world.token, infraction_body())
+                ready = await http.get("/readyz")
+    finally:
+        await client.close()
+    assert response.status_code == 503
+    assert "base de datos" in check_contract(response)["detail"]
+    assert ready.status_code == 503
+    check_contract(ready)
