@@ -1,0 +1,369 @@
+"""A catalogue of hostile inputs (issue 5): each is refused with a 4xx and a Spanish message, and
+nothing is written to any collection. Plus the cases whose right answer is not a 4xx: script
+tags in free text are stored but always shown escaped, ``next=//evil.example`` stays on the site,
+and a forged or orphaned session cookie is treated as no session at all."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import warnings
+from typing import Any, Awaitable, Callable
+
+import httpx
+import jwt
+import jwt.warnings
+import pytest
+from tornado.web import create_signed_value
+
+from conftest import ADMIN_PASSWORD, ADMIN_USERNAME, post_form, xsrf_token
+from services.tokens import TokenService
+
+PLATE = "BBCD12"
+EMAIL = "dueno@example.cl"
+NUMERO = 4242
+SCRIPT = "<script>alert('xss')</script>"
+
+
+@dataclasses.dataclass
+class World:
+    http: httpx.AsyncClient  # logged in as an administrator
+    token: str  # a live token of officer NUMERO
+    jwt_secret: str
+    jti: str
+    running: Any
+
+    def claims(self, **changes: Any) -> dict[str, Any]:
+        now = dt.datetime.now(dt.timezone.utc)
+        claims = {"sub": str(NUMERO), "jti": self.jti, "iat": now, "exp": now + dt.timedelta(hours=1)}
+        claims.update(changes)
+        return {k: v for k, v in claims.items() if v is not None}
+
+    def signed(self, key: str | None = None, algorithm: str = "HS256", **changes: Any) -> str:
+        with warnings.catch_warnings():  # HS512 wants a 64-byte key; the attacker does not care
+            warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+            return jwt.encode(self.claims(**changes), key or self.jwt_secret, algorithm=algorithm)
+
+
+async def make_world(running_app, admin_client) -> World:
+    repos = running_app.repos
+    persona = await repos.personas.create(nombre="Dueña Uno", correo=EMAIL)
+    await repos.vehiculos.create(placa_patente=PLATE, marca="Fiat", color="Rojo", persona_id=persona.id)
+    await repos.oficiales.create(nombre="Oficial Uno", numero=NUMERO)
+    issued = await TokenService(running_app.settings.jwt_secret).issue(repos, numero=NUMERO)
+    return World(admin_client, issued.token, running_app.settings.jwt_secret, issued.record.jti, running_app)
+
+
+@pytest.fixture
+async def world(running_app, admin_client) -> World:
+    return await make_world(running_app, admin_client)
+
+
+async def counts(db) -> dict[str, int]:
+    return {name: await db[name].count_documents({}) for name in sorted(await db.list_collection_names())}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+# -- request builders -----------------------------------------------------------------------------
+Send = Callable[[World], Awaitable[httpx.Response]]
+
+
+def api_raw(body: bytes, content_type: str | None = "application/json", **headers: str) -> Send:
+    async def send(w: World) -> httpx.Response:
+        sent = {"Authorization": f"Bearer {w.token}", **headers}
+        if content_type is not None:
+            sent["Content-Type"] = content_type
+        return await w.http.post("/api/cargar_infraccion", content=body, headers=sent)
+
+    return send
+
+
+def api_json(body: Any, **headers: str) -> Send:
+    return api_raw(json.dumps(body).encode(), **headers)
+
+
+def infraction(**changes: Any) -> Any:
+    body = {"placa_patente": PLATE, "timestamp": "NOW", "comentarios": "prueba"}
+    body.update(changes)
+    return body
+
+
+def api_infraction(**changes: Any) -> Send:
+    """A valid body with some fields changed; the timestamp 'NOW' is filled in at send time."""
+
+    async def send(w: World) -> httpx.Response:
+        body = infraction(**changes)
+        if body.get("timestamp") == "NOW":
+            body["timestamp"] = now_iso()
+        return await api_json(body)(w)
+
+    return send
+
+
+def with_token(make: Callable[[World], str | None], scheme: str = "Bearer") -> Send:
+    async def send(w: World) -> httpx.Response:
+        token = make(w)
+        headers = {"Content-Type": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"{scheme} {token}"
+        body = json.dumps(infraction(timestamp=now_iso())).encode()
+        return await w.http.post("/api/cargar_infraccion", content=body, headers=headers)
+
+    return send
+
+
+def after(prepare: Callable[[World], Awaitable[Any]], send: Send) -> Send:
+    async def run(w: World) -> httpx.Response:
+        await prepare(w)
+        return await send(w)
+
+    return run
+
+
+def report(query: str) -> Send:
+    async def send(w: World) -> httpx.Response:
+        return await w.http.get(f"/api/generar_informe?{query}")
+
+    return send
+
+
+def form(url: str, data: dict[str, str], *, xsrf: bool = True) -> Send:
+    async def send(w: World) -> httpx.Response:
+        fields = dict(data)
+        if xsrf:
+            fields["_xsrf"] = await xsrf_token(w.http, url)
+        return await w.http.post(url, data=fields)
+
+    return send
+
+
+def alg_none(w: World) -> str:
+    header = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    claims = w.claims()
+    payload = b64(json.dumps({**claims, "iat": int(claims["iat"].timestamp()), "exp": int(claims["exp"].timestamp())}).encode())
+    return f"{header}.{payload}."
+
+
+def rs256_header(w: World) -> str:
+    """An RS256 header over a body signed with the shared secret: the algorithm is pinned, so no."""
+    good = w.signed()
+    _, payload, signature = good.split(".")
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    return f"{header}.{payload}.{signature}"
+
+
+async def revoke(w: World) -> None:
+    repos = w.running.repos
+    oficial = await repos.oficiales.get_by_numero(NUMERO)
+    record = (await repos.tokens.list_for_officer(oficial.id))[0]
+    await repos.tokens.revoke(record.id)
+
+
+async def deactivate(w: World) -> None:
+    repos = w.running.repos
+    oficial = await repos.oficiales.get_by_numero(NUMERO)
+    await repos.oficiales.set_active(oficial.id, False)
+
+
+async def delete_officer(w: World) -> None:
+    repos = w.running.repos
+    await repos.oficiales.delete((await repos.oficiales.get_by_numero(NUMERO)).id)
+
+
+HOUR = dt.timedelta(hours=1)
+INVALID = "Los datos de la infracción no son válidos."
+BAD_QUERY = "Los parámetros de la consulta no son válidos."
+TOKEN = "token"
+XSRF = "token de seguridad del formulario"
+BAD_EMAIL = "correo electrónico válido"
+
+
+def deep(levels: int) -> bytes:
+    return b'{"placa_patente": ' + b"[" * levels + b"]" * levels + b', "timestamp": "x"}'
+
+
+CASES: list[tuple[str, Send, int, str]] = [
+    # MongoDB operator injection in JSON bodies
+    ("json-ne-null-plate", api_infraction(placa_patente={"$ne": None}), 400, INVALID),
+    ("json-gt-plate", api_infraction(placa_patente={"$gt": ""}), 400, INVALID),
+    ("json-regex-plate", api_infraction(placa_patente={"$regex": ".*"}), 400, INVALID),
+    ("json-gte-timestamp", api_infraction(timestamp={"$gte": "2020-01-01"}), 400, INVALID),
+    ("json-where-comments", api_infraction(comentarios={"$where": "sleep(1000)"}), 400, INVALID),
+    ("json-top-level-operator", api_infraction(**{"$where": "1 == 1"}), 400, INVALID),
+    ("json-dotted-key", api_infraction(**{"placa_patente.$": "X"}), 400, INVALID),
+    # not an object, malformed, nested, encodings
+    ("json-array", api_json([infraction(timestamp=now_iso())]), 400, "objeto JSON"),
+    ("json-string", api_json("BBCD12"), 400, "objeto JSON"),
+    ("json-null", api_json(None), 400, "objeto JSON"),
+    ("json-number", api_json(42), 400, "objeto JSON"),
+    ("json-truncated", api_raw(b'{"placa_patente": "BBCD12", '), 400, "JSON válido"),
+    ("json-trailing-garbage", api_raw(b'{"placa_patente": "BBCD12"} {"x": 1}'), 400, "JSON válido"),
+    ("json-empty-body", api_raw(b""), 400, "JSON válido"),
+    ("json-deeply-nested", api_raw(deep(5000)), 400, INVALID),
+    ("invalid-utf8", api_raw(b'{"placa_patente": "BB\xff\xfeD12", "timestamp": "2026-01-01T00:00:00Z"}'), 400, INVALID),
+    ("utf16-body", api_raw(json.dumps(infraction(timestamp="2026-01-01T00:00:00Z")).encode("utf-16")), 400, INVALID),
+    ("plate-as-number", api_infraction(placa_patente=123456), 400, INVALID),
+    ("huge-plate", api_infraction(placa_patente="A" * 60_000), 400, INVALID),
+    ("huge-comments", api_infraction(comentarios="á" * 2001), 400, INVALID),
+    ("body-over-64-KiB", api_infraction(comentarios="x" * 70_000), 413, "64 KiB"),
+    ("nul-in-plate", api_infraction(placa_patente="BB\x00CD12"), 400, INVALID),
+    ("nul-in-comments", api_infraction(comentarios="antes\x00después"), 400, "caracteres de control"),
+    ("script-in-plate", api_infraction(placa_patente=SCRIPT), 400, INVALID),
+    ("script-in-timestamp", api_infraction(timestamp=SCRIPT), 400, "ISO 8601"),
+    ("timestamp-in-future", api_infraction(timestamp=(dt.datetime.now(dt.timezone.utc) + 2 * HOUR).isoformat()), 400, "futuro"),
+    ("unknown-plate", api_infraction(placa_patente="ZZZZ99"), 404, "No existe un vehículo"),
+    ("bad-idempotency-key", api_json(infraction(timestamp="2026-01-01T00:00:00Z"), **{"Idempotency-Key": "con espacios"}), 400, "Idempotency-Key"),
+    # wrong content type
+    ("content-type-text", api_raw(b'{"placa_patente": "BBCD12"}', "text/plain"), 415, "JSON"),
+    ("content-type-form", api_raw(b"placa_patente=BBCD12", "application/x-www-form-urlencoded"), 415, "JSON"),
+    ("content-type-missing", api_raw(b'{"placa_patente": "BBCD12"}', None), 415, "JSON"),
+    # JWT attacks
+    ("jwt-missing", with_token(lambda w: None), 401, "Authorization"),
+    ("jwt-basic-scheme", with_token(lambda w: w.token, scheme="Basic"), 401, "Bearer"),
+    ("jwt-garbage", with_token(lambda w: "abc.def.ghi"), 401, TOKEN),
+    ("jwt-alg-none", with_token(alg_none), 401, TOKEN),
+    ("jwt-wrong-key", with_token(lambda w: w.signed(key="otra-clave-secreta-de-32-bytes-o-mas!")), 401, TOKEN),
+    ("jwt-rs256-header", with_token(rs256_header), 401, TOKEN),
+    ("jwt-hs512", with_token(lambda w: w.signed(algorithm="HS512")), 401, TOKEN),
+    ("jwt-expired", with_token(lambda w: w.signed(exp=dt.datetime.now(dt.timezone.utc) - HOUR)), 401, "expiró"),
+    ("jwt-nbf-future", with_token(lambda w: w.signed(nbf=dt.datetime.now(dt.timezone.utc) + HOUR)), 401, "todavía no es válido"),
+    ("jwt-iat-future", with_token(lambda w: w.signed(iat=dt.datetime.now(dt.timezone.utc) + HOUR)), 401, "todavía no es válido"),
+    ("jwt-missing-jti", with_token(lambda w: w.signed(jti=None)), 401, "jti"),
+    ("jwt-missing-exp", with_token(lambda w: w.signed(exp=None)), 401, "exp"),
+    ("jwt-missing-sub", with_token(lambda w: w.signed(sub=None)), 401, "sub"),
+    ("jwt-sub-not-a-number", with_token(lambda w: w.signed(sub={"$ne": None})), 401, TOKEN),
+    ("jwt-unknown-jti", with_token(lambda w: w.signed(jti="no-existe")), 401, "revocado"),
+    ("jwt-revoked", after(revoke, with_token(lambda w: w.token)), 401, "revocado"),
+    ("jwt-deactivated-officer", after(deactivate, with_token(lambda w: w.token)), 401, "inactivo"),
+    ("jwt-deleted-officer", after(delete_officer, with_token(lambda w: w.token)), 401, "no existe"),
+    # query strings of the public report
+    ("query-email-bracket-ne", report("email[$ne]="), 400, BAD_QUERY),
+    ("query-email-dollar-ne", report("email=$ne"), 400, BAD_QUERY),
+    ("query-email-json-operator", report('email={"$gt":""}'), 400, BAD_QUERY),
+    ("query-email-twice", report(f"email={EMAIL}&email=otro@example.cl"), 400, "más de una vez"),
+    ("query-email-nul", report("email=a%00b@example.cl"), 400, BAD_QUERY),
+    ("query-email-script", report("email=%3Cscript%3E@example.cl"), 400, BAD_QUERY),
+    ("query-email-huge", report("email=" + "a" * 5000 + "@example.cl"), 400, BAD_QUERY),
+    ("query-limit-negative", report(f"email={EMAIL}&limit=-1"), 400, "número entero"),
+    ("query-limit-operator", report(f"email={EMAIL}&limit[$gt]=0"), 400, "no permitido"),
+    # admin forms
+    ("form-persona-email-operator", form("/admin/personas/nuevo", {"nombre": "X", "correo": '{"$gt":""}'}), 400, BAD_EMAIL),
+    ("form-persona-field-bracket", form("/admin/personas/nuevo", {"nombre": "X", "correo[$ne]": "x"}), 400, "obligatorio"),
+    ("form-persona-control-char", form("/admin/personas/nuevo", {"nombre": "A\x7fB", "correo": "nul@example.cl"}), 400, "caracteres de control"),
+    ("form-persona-huge-name", form("/admin/personas/nuevo", {"nombre": "n" * 20_000, "correo": "huge@example.cl"}), 400, "120"),
+    ("form-persona-script-email", form("/admin/personas/nuevo", {"nombre": "X", "correo": SCRIPT}), 400, BAD_EMAIL),
+    ("form-vehiculo-plate-operator", form("/admin/vehiculos/nuevo", {"placa_patente": '{"$ne":null}', "marca": "M", "color": "C", "propietario": EMAIL}), 400, "placa patente"),
+    ("form-vehiculo-owner-operator", form("/admin/vehiculos/nuevo", {"placa_patente": "XXYY11", "marca": "M", "color": "C", "propietario": '{"$gt":""}'}), 400, BAD_EMAIL),
+    ("form-oficial-number-operator", form("/admin/oficiales/nuevo", {"nombre": "X", "numero": '{"$gt":0}'}), 400, "número"),
+    ("form-persona-without-xsrf", form("/admin/personas/nuevo", {"nombre": "X", "correo": "x@example.cl"}, xsrf=False), 403, XSRF),
+    ("form-vehiculo-without-xsrf", form("/admin/vehiculos/nuevo", {"placa_patente": "XXYY11", "marca": "M", "color": "C", "propietario": EMAIL}, xsrf=False), 403, XSRF),
+    ("form-logout-without-xsrf", form("/admin/logout", {}, xsrf=False), 403, XSRF),
+    ("form-login-operator", form("/admin/login", {"username": '{"$ne": null}', "password": '{"$ne": null}'}), 401, "incorrectos"),
+]
+
+
+@pytest.mark.parametrize("send,status,message", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+async def test_hostile_input_is_refused_and_writes_nothing(world: World, db, send: Send, status: int, message: str) -> None:
+    before = await counts(db)
+    response = await send(world)
+    assert response.status_code == status, response.text[:500]
+    assert message in response.text, response.text[:1000]
+    if response.headers["Content-Type"].startswith("application/problem+json"):
+        problem = response.json()
+        assert problem["status"] == status and problem["detail"]
+    assert "Traceback" not in response.text and "pymongo" not in response.text
+    # a setup step (revoke, deactivate, delete) may change documents, never add infractions
+    after_counts = await counts(db)
+    if send.__name__ == "run":
+        assert after_counts["infracciones"] == before["infracciones"]
+    else:
+        assert after_counts == before
+
+
+async def test_nul_bytes_in_forms_never_reach_the_database(world: World, db) -> None:
+    """Tornado turns NUL and other C0 control characters in form arguments into spaces."""
+    response = await post_form(world.http, "/admin/personas/nuevo", {"nombre": "A\x00B", "correo": "nul@example.cl"}, page="/admin/personas/nuevo")
+    assert response.status_code == 302, response.text[:500]
+    stored = await db["personas"].find_one({"correo": "nul@example.cl"})
+    assert stored["nombre"] == "A B"
+
+
+def test_the_catalogue_is_large_enough() -> None:
+    assert len(CASES) >= 40
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+async def test_script_tags_are_stored_as_text_and_shown_escaped(world: World, db) -> None:
+    http = world.http
+    response = await post_form(http, "/admin/personas/nuevo", {"nombre": SCRIPT, "correo": "xss@example.cl"}, page="/admin/personas/nuevo")
+    assert response.status_code == 302, response.text
+    persona_url = response.headers["Location"]
+    response = await post_form(
+        http, "/admin/vehiculos/nuevo",
+        {"placa_patente": "XSS123", "marca": SCRIPT, "color": SCRIPT, "propietario": "xss@example.cl"},
+        page="/admin/vehiculos/nuevo",
+    )
+    assert response.status_code == 302, response.text
+    vehiculo_url = response.headers["Location"]
+    response = await post_form(http, "/admin/oficiales/nuevo", {"nombre": SCRIPT, "numero": "777", "activo": "y"}, page="/admin/oficiales/nuevo")
+    assert response.status_code == 302, response.text
+    oficial_url = response.headers["Location"]
+    response = await post_form(http, f"{oficial_url}/tokens", {"dias": "30", "etiqueta": SCRIPT}, page=oficial_url)
+    assert response.status_code == 200, response.text[:500]
+    api = await api_infraction(comentarios=SCRIPT)(world)
+    assert api.status_code == 200, api.text
+    assert api.json()["comentarios"] == SCRIPT  # JSON carries the text as it was typed
+
+    pages = ["/admin/", "/admin/personas/", "/admin/vehiculos/", "/admin/oficiales/", persona_url, vehiculo_url, oficial_url]
+    escaped_somewhere = 0
+    for page in pages:
+        html = (await http.get(page)).text
+        assert "<script>alert" not in html, page
+        escaped_somewhere += html.count("&lt;script&gt;alert")
+    assert escaped_somewhere >= 6  # names, marca, color, etiqueta, comentarios...
+    stored = await db["personas"].find_one({"correo": "xss@example.cl"})
+    assert stored["nombre"] == SCRIPT
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"])
+async def test_login_never_redirects_off_site(client: httpx.AsyncClient, repos, target: str) -> None:
+    await repos.admins.set_password(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+    page = await client.get("/admin/login", params={"next": target})
+    assert "evil.example" not in page.text.replace(f"next={target}", "")
+    response = await post_form(client, "/admin/login?" + httpx.QueryParams({"next": target}).__str__(), {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/admin/"
+
+
+async def test_forged_session_cookie_is_no_session(running_app, client: httpx.AsyncClient, repos, db) -> None:
+    admin, _ = await repos.admins.set_password(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+    payload = json.dumps({"id": admin.id, "v": admin.session_version})
+    forged = create_signed_value("otro-secreto-" + "x" * 40, "session", payload).decode()
+    client.cookies.set("session", forged)
+    response = await client.get("/admin/personas/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/admin/login")
+    before = await counts(db)
+    token = await xsrf_token(client)
+    response = await client.post("/admin/personas/nuevo", data={"nombre": "X", "correo": "f@example.cl", "_xsrf": token})
+    assert response.status_code == 403 and "Inicie sesión" in response.text
+    assert await counts(db) == before
+
+
+async def test_session_of_a_deleted_admin_is_no_session(admin_client: httpx.AsyncClient, repos, db) -> None:
+    assert (await admin_client.get("/admin/personas/")).status_code == 200
+    assert await repos.admins.delete(ADMIN_USERNAME)
+    response = await admin_client.get("/admin/personas/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/admin/login")
+    before = await counts(db)
+    response = await post_form(admin_client, "/admin/personas/nuevo", {"nombre": "X", "correo": "d@example.cl"})
+    assert response.status_code == 403 and "Inicie sesión" in response.text
+    assert await counts(db) == before
