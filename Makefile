@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test venv venv-dev clean
+.PHONY: run test fuzz venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ run: venv
 
 test: venv-dev
 	$(PY) -m pytest
+
+# A long, random contract fuzz of the API (make test runs a short, reproducible one).
+FUZZ_MAX_EXAMPLES ?= 2000
+fuzz: venv-dev
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest tests/test_fuzz.py -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache
