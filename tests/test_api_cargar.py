@@ -4,7 +4,6 @@ test_tokens.py."""
 
 import datetime as dt
 import json
-import socket
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 
 from repositories import Repositories
 from server import mongo_client
-from tests.api_helpers import World, cargar, check_contract, infraction_body, make_world, recent
+from tests.api_helpers import World, cargar, check_contract, closed_port, infraction_body, make_world, recent
 from tests.conftest import make_settings, serve
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -212,12 +211,6 @@ async def test_unexpected_database_error_is_a_generic_500(client, world, db, cap
     assert problem["detail"] == f"Ocurrió un error inesperado. Informe el identificador {problem['request_id']} al soporte."
     assert "Traceback" not in response.text and "validation" not in response.text.lower()
     assert any(problem["request_id"] in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def test_unreachable_database_is_503(world):

@@ -1,0 +1,187 @@
+"""GET /api/generar_informe over HTTP: the report of a persona's vehicles, paging, every error
+status and the rate limit. Every response is checked against openapi.json."""
+
+import datetime as dt
+
+import httpx
+import pytest
+
+from repositories import Repositories
+from server import mongo_client
+from tests.api_helpers import World, check_contract, closed_port, jti_of, make_world
+from tests.conftest import make_settings, serve
+
+
+@pytest.fixture
+async def world(repos) -> World:
+    return await make_world(repos)
+
+
+async def record(repos, world: World, placa: str, hours_ago: float, comentarios: str = "") -> str:
+    """Record an infraction through the same repository call the API makes; returns its id."""
+    infraccion, _ = await repos.infracciones.record(
+        numero_oficial=world.oficial.numero,
+        jti=jti_of(world.token),
+        placa_patente=placa,
+        timestamp=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours_ago)).replace(microsecond=0),
+        comentarios=comentarios,
+    )
+    return infraccion.id
+
+
+async def informe(http, **params) -> httpx.Response:
+    return await http.get("/api/generar_informe", params=params)
+
+
+async def test_report_covers_every_vehicle_of_the_persona_newest_first(client, repos, world):
+    segundo = await repos.vehiculos.create(placa_patente="AB123CD", marca="Fiat", color="Azul", persona_id=world.persona.id)
+    ajeno = await make_world(repos, correo="otro@example.cl", placa="ZZZZ99", numero=7)
+    oldest = await record(repos, world, "BBCD12", 30, "primera")
+    middle = await record(repos, world, segundo.placa_patente, 20, "segunda")
+    newest = await record(repos, world, "BBCD12", 10, "tercera")
+    await record(repos, ajeno, "ZZZZ99", 5, "de otra persona")
+
+    response = await informe(client, email="ana.perez@example.cl")
+    assert response.status_code == 200
+    report = check_contract(response)
+    assert report["persona"] == {"nombre": "Ana Pérez", "correo": "ana.perez@example.cl"}
+    assert (report["total"], report["limit"], report["offset"]) == (3, 100, 0)
+    assert [i["id"] for i in report["infracciones"]] == [newest, middle, oldest]
+    assert [(i["placa_patente"], i["marca"], i["color"]) for i in report["infracciones"]] == [
+        ("BBCD12", "Toyota", "Rojo"),
+        ("AB123CD", "Fiat", "Azul"),
+        ("BBCD12", "Toyota", "Rojo"),
+    ]
+    assert report["infracciones"][0]["oficial"] == {"numero": 42, "nombre": "Juan Soto"}
+    assert report["infracciones"][0]["comentarios"] == "tercera"
+
+
+async def test_report_shows_the_vehicle_as_it_is_now(client, repos, world):
+    await record(repos, world, "BBCD12", 3)
+    await repos.vehiculos.update(world.vehiculo.id, placa_patente="BBCD12", marca="Toyota Yaris", color="Blanco", persona_id=world.persona.id)
+    item = check_contract(await informe(client, email="ana.perez@example.cl"))["infracciones"][0]
+    assert (item["marca"], item["color"]) == ("Toyota Yaris", "Blanco")
+
+
+async def test_email_is_compared_case_insensitively(client, repos, world):
+    await record(repos, world, "BBCD12", 3)
+    response = await informe(client, email="  ANA.Perez@Example.CL ")
+    assert response.status_code == 200
+    assert check_contract(response)["total"] == 1
+
+
+async def test_persona_without_vehicles_gets_an_empty_report(client, repos):
+    await repos.personas.create(nombre="Sin Auto", correo="peaton@example.cl")
+    response = await informe(client, email="peaton@example.cl")
+    assert response.status_code == 200
+    report = check_contract(response)
+    assert (report["total"], report["infracciones"]) == (0, [])
+
+
+async def test_persona_with_vehicles_but_no_infractions_gets_an_empty_report(client, world):
+    report = check_contract(await informe(client, email="ana.perez@example.cl"))
+    assert (report["total"], report["infracciones"]) == (0, [])
+
+
+async def test_paging_with_limit_and_offset(client, repos, world):
+    ids = [await record(repos, world, "BBCD12", hours) for hours in (1, 2, 3, 4, 5)]  # newest first
+    page = check_contract(await informe(client, email="ana.perez@example.cl", limit=2, offset=2))
+    assert (page["total"], page["limit"], page["offset"]) == (5, 2, 2)
+    assert [i["id"] for i in page["infracciones"]] == ids[2:4]
+    last = check_contract(await informe(client, email="ana.perez@example.cl", limit=2, offset=4))
+    assert [i["id"] for i in last["infracciones"]] == ids[4:]
+    beyond = check_contract(await informe(client, email="ana.perez@example.cl", offset=10))
+    assert (beyond["total"], beyond["infracciones"]) == (5, [])
+
+
+async def test_unknown_email_is_404(client, world):
+    response = await informe(client, email="nadie@example.cl")
+    assert response.status_code == 404
+    problem = check_contract(response)
+    assert "nadie@example.cl" in problem["detail"]
+    assert problem["errors"][0]["campo"] == "email"
+
+
+@pytest.mark.parametrize(
+    ("query", "campos"),
+    [
+        ("", {"email"}),
+        ("?email=", {"email"}),
+        ("?email=no-es-un-correo", {"email"}),
+        ("?email=ana@", {"email"}),
+        ("?email[$ne]=", {"email", "email[$ne]"}),
+        ("?email[$ne]=x&email=ana.perez@example.cl", {"email[$ne]"}),
+        ("?email=ana.perez@example.cl&email=otro@example.cl", {"email"}),
+        ("?email=ana.perez@example.cl&limit=0", {"limit"}),
+        ("?email=ana.perez@example.cl&limit=501", {"limit"}),
+        ("?email=ana.perez@example.cl&limit=diez", {"limit"}),
+        ("?email=ana.perez@example.cl&offset=-1", {"offset"}),
+        ("?email=ana.perez@example.cl&offset=1000001", {"offset"}),
+        ("?email=ana.perez@example.cl&orden=asc", {"orden"}),
+    ],
+)
+async def test_invalid_queries_are_400(client, world, query, campos):
+    response = await client.get("/api/generar_informe" + query)
+    assert response.status_code == 400, response.text
+    assert {e["campo"] for e in check_contract(response)["errors"]} == campos
+
+
+async def test_limits_at_the_edges_are_accepted(client, world):
+    for params in ({"limit": 1}, {"limit": 500}, {"offset": 1_000_000}):
+        response = await informe(client, email="ana.perez@example.cl", **params)
+        assert response.status_code == 200, params
+        check_contract(response)
+
+
+async def test_rate_limit_is_429_with_retry_after(repos, world):
+    async with serve(make_settings(report_rate_limit="3/minute"), repos) as app:
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            allowed = [await informe(http, email="ana.perez@example.cl") for _ in range(3)]
+            refused = await informe(http, email="ana.perez@example.cl")
+            refused_even_if_invalid = await informe(http, email="no-es-un-correo")
+    assert [r.status_code for r in allowed] == [200, 200, 200]
+    assert refused.status_code == 429
+    problem = check_contract(refused)
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["Retry-After"] in problem["detail"]
+    assert refused_even_if_invalid.status_code == 429
+    check_contract(refused_even_if_invalid)
+
+
+async def test_unexpected_database_error_is_a_generic_500(mongo_uri, db, world, caplog):
+    # The database fails the report's query with an error the API does not expect. The fail point
+    # only affects this test's client (matched by its application name).
+    app_client = mongo_client(mongo_uri, appname="informe-500")
+    admin = mongo_client(mongo_uri)
+    try:
+        async with serve(make_settings(), Repositories.over(app_client[db.name])) as app:
+            async with httpx.AsyncClient(base_url=app.url) as http:
+                await admin.admin.command(
+                    "configureFailPoint", "failCommand", mode={"times": 1},
+                    data={"failCommands": ["aggregate"], "errorCode": 8, "appName": "informe-500"},
+                )
+                with caplog.at_level("ERROR", logger="transito.http"):
+                    response = await informe(http, email="ana.perez@example.cl")
+                after = await informe(http, email="ana.perez@example.cl")
+    finally:
+        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        await admin.close()
+        await app_client.close()
+    assert response.status_code == 500
+    problem = check_contract(response)
+    assert problem["detail"] == f"Ocurrió un error inesperado. Informe el identificador {problem['request_id']} al soporte."
+    assert "failpoint" not in response.text.lower() and "Traceback" not in response.text
+    assert any(problem["request_id"] in r.getMessage() and r.exc_info for r in caplog.records)
+    assert after.status_code == 200
+
+
+async def test_unreachable_database_is_503():
+    client = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+    try:
+        async with serve(make_settings(), Repositories.over(client["transito"])) as app:
+            async with httpx.AsyncClient(base_url=app.url) as http:
+                response = await informe(http, email="ana.perez@example.cl")
+    finally:
+        await client.close()
+    assert response.status_code == 503
+    assert "base de datos" in check_contract(response)["detail"]
