@@ -31,6 +31,8 @@ class Entity:
     to_form_data: Callable[[BaseHandler, Any], Awaitable[dict[str, Any]]] | None = None
     detail_context: Callable[[BaseHandler, Any], Awaitable[dict[str, Any]]] | None = None
     new_form_data: Callable[[BaseHandler], Awaitable[dict[str, Any]]] | None = None
+    # The list where the records that block a delete are found (searched by the names it reports).
+    references_path: str | None = None
 
     @property
     def path(self) -> str:
@@ -147,7 +149,9 @@ class EditHandler(EntityHandler):
                 form, title=self._title(record), action=self.entity.url(record.id, "editar"), cancel=self.entity.url(record.id), status=400
             )
             return
-        self.flash(f"Se guardaron los cambios de {self.entity.singular} {self.entity.label(updated)}.")
+        singular = self.entity.singular  # Spanish contracts "de el" to "del"
+        of_the = f"del {singular[3:]}" if singular.startswith("el ") else f"de {singular}"
+        self.flash(f"Se guardaron los cambios {of_the} {self.entity.label(updated)}.")
         self.redirect(self.entity.url(updated.id))
 
 

@@ -23,4 +23,5 @@ ENTITY = Entity(
     repository=lambda repos: repos.personas,
     label=lambda persona: f"{persona.nombre} <{persona.correo}>",
     detail_context=detail_context,
+    references_path="/admin/vehiculos/",
 )
