@@ -122,6 +122,7 @@ class InfraccionRepository:
             {"numero": numero_oficial, "activo": True, "token_jtis": jti},
             {"$inc": {"n_infracciones": 1}},
             projection={"numero": 1, "nombre": 1},
+            hint="numero_unique",  # a planner may otherwise scan: the other two fields are not indexed
         )
         if oficial is None:
             raise TokenNotLive()

@@ -1,0 +1,157 @@
+"""Efficiency, measured by what the server is asked rather than by timing: the number of commands
+each API method sends to MongoDB (PyMongo command monitoring), and an index scan that examines no
+more documents than it returns for every query those commands run (``explain``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import monitoring
+
+from repositories import Repositories
+from server import mongo_client
+from tests.api_helpers import World, cargar, check_contract, infraction_body, jti_of, make_world
+from tests.conftest import make_settings, serve
+
+# Connection management, not work done for the request.
+_HOUSEKEEPING = {"hello", "ismaster", "isMaster", "endSessions", "ping", "saslStart", "saslContinue", "buildInfo"}
+
+
+class Recorder(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in _HOUSEKEEPING:
+            self.commands.append((event.command_name, dict(event.command)))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.commands]
+
+
+@dataclasses.dataclass
+class Monitored:
+    http: httpx.AsyncClient
+    recorder: Recorder
+    world: World
+
+
+@pytest.fixture
+async def monitored(mongo_uri, db, repos):
+    """Realistic data, and a running app whose own MongoDB client reports every command it sends."""
+    world = await make_world(repos)
+    segundo = await repos.vehiculos.create(placa_patente="AB123CD", marca="Fiat", color="Azul", persona_id=world.persona.id)
+    for n in range(5):  # neighbours, so that a collection scan would examine more than it returns
+        other = await make_world(repos, correo=f"vecino{n}@example.cl", placa=f"XYZ{n:03d}", numero=100 + n)
+        await cargar_direct(repos, other, f"XYZ{n:03d}", minutes_ago=10 + n)
+    for minutes, placa in ((30, "BBCD12"), (20, segundo.placa_patente), (10, "BBCD12")):
+        await cargar_direct(repos, world, placa, minutes_ago=minutes)
+
+    recorder = Recorder()
+    client = mongo_client(mongo_uri, event_listeners=[recorder])
+    try:
+        async with serve(make_settings(), Repositories.over(client[db.name])) as app:
+            async with httpx.AsyncClient(base_url=app.url) as http:
+                await http.get("/readyz")  # connect before counting
+                recorder.commands.clear()
+                yield Monitored(http, recorder, world)
+    finally:
+        await client.close()
+
+
+async def cargar_direct(repos, world: World, placa: str, *, minutes_ago: int) -> None:
+    await repos.infracciones.record(
+        numero_oficial=world.oficial.numero,
+        jti=jti_of(world.token),
+        placa_patente=placa,
+        timestamp=(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes_ago)).replace(microsecond=0),
+        comentarios="",
+    )
+
+
+async def test_cargar_infraccion_sends_at_most_three_commands(monitored):
+    response = await cargar(monitored.http, monitored.world.token, infraction_body(minutes_ago=1))
+    assert response.status_code == 200
+    check_contract(response)
+    assert monitored.recorder.names() == ["findAndModify", "findAndModify", "insert"]
+
+
+async def test_generar_informe_sends_at_most_two_commands(monitored):
+    response = await monitored.http.get("/api/generar_informe", params={"email": "ana.perez@example.cl"})
+    assert check_contract(response)["total"] == 3
+    assert monitored.recorder.names() == ["aggregate", "aggregate"]
+
+
+# -- explain --------------------------------------------------------------------------------------
+def _planner_and_stats(explained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The winning plan and execution stats, at the top level or in an aggregate's $cursor stage."""
+    if "queryPlanner" in explained and "executionStats" in explained:
+        return explained["queryPlanner"]["winningPlan"], explained["executionStats"]
+    cursor = explained["stages"][0]["$cursor"]
+    return cursor["queryPlanner"]["winningPlan"], cursor["executionStats"]
+
+
+def _index_names(plan: Any) -> list[str]:
+    """Names of the indexes every IXSCAN stage of a plan uses."""
+    found = []
+    if isinstance(plan, dict):
+        if plan.get("stage") == "IXSCAN":
+            found.append(plan["indexName"])
+        for value in plan.values():
+            found += _index_names(value)
+    elif isinstance(plan, list):
+        for value in plan:
+            found += _index_names(value)
+    return found
+
+
+async def assert_index_backed(db, command: dict[str, Any], index: str) -> None:
+    explained = await db.command("explain", command, verbosity="executionStats")
+    plan, stats = _planner_and_stats(explained)
+    assert index in _index_names(plan), f"{command} does not use {index}: {plan}"
+    assert stats["nReturned"] >= 1
+    assert stats["totalDocsExamined"] <= stats["nReturned"] + 1, (command, stats)
+
+
+async def test_every_query_the_endpoints_run_is_index_backed(monitored, db):
+    """Explain exactly what the two endpoints sent, as recorded by command monitoring."""
+    assert (await cargar(monitored.http, monitored.world.token, infraction_body(minutes_ago=2))).status_code == 200
+    assert (await monitored.http.get("/api/generar_informe", params={"email": "ana.perez@example.cl"})).status_code == 200
+    sent = monitored.recorder.commands
+    expected_indexes = {
+        "oficiales": "numero_unique",
+        "vehiculos": "placa_unique",
+        "personas": "correo_unique",
+        "infracciones": "vehiculo_timestamp",
+    }
+    explained = set()
+    for name, command in sent:
+        if name == "findAndModify":
+            collection = command["findAndModify"]
+            find = {"find": collection, "filter": command["query"], **({"hint": command["hint"]} if "hint" in command else {})}
+            await assert_index_backed(db, find, expected_indexes[collection])
+        elif name == "aggregate":
+            collection = command["aggregate"]
+            await assert_index_backed(db, {"aggregate": collection, "pipeline": command["pipeline"], "cursor": {}}, expected_indexes[collection])
+        else:
+            assert name == "insert"
+            continue
+        explained.add(collection)
+    assert explained == set(expected_indexes)
+
+    # The report's $lookup finds the persona's vehicles by persona_id.
+    await assert_index_backed(db, {"find": "vehiculos", "filter": {"persona_id": await persona_oid(db)}}, "persona_placa")
+
+
+async def persona_oid(db):
+    return (await db["personas"].find_one({"correo": "ana.perez@example.cl"}))["_id"]
