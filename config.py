@@ -41,6 +41,7 @@ class Settings:
     admin_username: str | None = None
     admin_password: str | None = None
     log_level: str = "INFO"
+    metrics_token: str | None = None
 
     @property
     def production(self) -> bool:
@@ -124,6 +125,9 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"APP_TIMEZONE is not a known time zone: {timezone!r}") from None
 
     workers = _int(env, "WORKERS", 1)
+    metrics_token = env.get("METRICS_TOKEN") or None
+    if production and metrics_token is not None and len(metrics_token) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN is shorter than {MIN_SECRET_LENGTH} characters")
     return Settings(
         app_env=app_env,
         port=_int(env, "PORT", 8888),
@@ -142,4 +146,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         admin_username=env.get("ADMIN_USERNAME") or None,
         admin_password=env.get("ADMIN_PASSWORD") or None,
         log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+        metrics_token=metrics_token,
     )

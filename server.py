@@ -26,8 +26,10 @@ from config import ConfigError, Settings, load_settings
 from handlers import api
 from handlers.admin import dashboard, oficiales, personas, session, vehiculos
 from handlers.base import ApiNotFoundHandler, BaseHandler, NotFoundHandler
+from handlers.metrics import MetricsHandler
 from repositories import Repositories, prepare_database
 from services.devdb import EmbeddedDatabase
+from services.metrics import Metrics
 from services.throttle import Throttle
 from services.tokens import TokenService
 
@@ -67,6 +69,7 @@ def routes() -> list[Any]:
         (r"/", tornado.web.RedirectHandler, {"url": "/admin/"}),
         (r"/healthz", api.HealthHandler),
         (r"/readyz", api.ReadinessHandler),
+        (r"/metrics", MetricsHandler),
         (r"/api/cargar_infraccion", api.CargarInfraccionHandler),
         (r"/api/generar_informe", api.GenerarInformeHandler),
         (r"/api/openapi.json", api.OpenApiHandler),
@@ -81,7 +84,10 @@ def routes() -> list[Any]:
     ]
 
 
-def make_app(config: Settings, repos: Repositories, **extra_settings: Any) -> tornado.web.Application:
+def make_app(
+    config: Settings, repos: Repositories, *, metrics: Metrics | None = None, **extra_settings: Any
+) -> tornado.web.Application:
+    metrics = metrics or Metrics()
     app = tornado.web.Application(
         routes(),
         config=config,
@@ -93,6 +99,8 @@ def make_app(config: Settings, repos: Repositories, **extra_settings: Any) -> to
             "report": Throttle(config.report_rate_limit, "report"),
         },
         inflight=InFlight(),
+        metrics=metrics,
+        log_function=metrics.log_function,
         cookie_secret=config.cookie_secret,
         xsrf_cookies=True,
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
@@ -116,9 +124,10 @@ def _refuse_handlers_without_auth_decision(app: tornado.web.Application) -> None
                 raise RuntimeError(f"{target.__name__} does not inherit the authentication decision of BaseHandler")
 
 
-def mongo_client(uri: str, **overrides: Any) -> AsyncMongoClient:
+def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) -> AsyncMongoClient:
     """The one client of a process: majority, journaled writes; aware datetimes; fail fast."""
     options: dict[str, Any] = {
+        "event_listeners": [metrics.listener] if metrics else [],
         "tz_aware": True,
         "w": "majority",
         "journal": True,
@@ -137,9 +146,11 @@ async def ensure_startup_admin(repos: Repositories, config: Settings) -> None:
 
 
 @contextlib.asynccontextmanager
-async def database(config: Settings, *, uri: str | None = None) -> AsyncIterator[Repositories]:
+async def database(
+    config: Settings, *, uri: str | None = None, metrics: Metrics | None = None
+) -> AsyncIterator[Repositories]:
     """Repositories over a connected, prepared database; the client is closed on exit."""
-    client = mongo_client(uri or config.mongodb_uri or "")
+    client = mongo_client(uri or config.mongodb_uri or "", metrics=metrics)
     try:
         db = client[config.mongodb_db]
         await prepare_database(db)
@@ -197,9 +208,10 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket]) -> Non
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
 
-    async with database(config, uri=uri) as repos:
+    metrics = Metrics()  # created here, after a fork: each worker its own
+    async with database(config, uri=uri, metrics=metrics) as repos:
         await ensure_startup_admin(repos, config)
-        app = make_app(config, repos)
+        app = make_app(config, repos, metrics=metrics)
         server = tornado.httpserver.HTTPServer(
             app, xheaders=config.trust_proxy, max_body_size=MAX_REQUEST_BYTES, idle_connection_timeout=60
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -164,7 +165,9 @@ class CargarInfraccionHandler(ApiHandler):
             raise ApiError(404, error.message, errors=[{"campo": "placa_patente", "mensaje": error.message}]) from None
         except Conflict as error:
             raise ApiError(409, error.message, errors=[{"campo": "Idempotency-Key", "mensaje": error.message}]) from None
-        if not created:
+        if created:
+            self.metrics.infracciones_cargadas.inc()
+        else:
             self.set_header("Idempotent-Replayed", "true")
         self.write_json(infraction_json(infraccion))
 
@@ -272,6 +275,7 @@ class HealthHandler(ApiHandler):
     public = True
 
     def get(self) -> None:
+        self.set_header("X-Worker-PID", str(os.getpid()))  # which worker answered (server.py --workers)
         self.write_json({"status": "ok"})
 
 

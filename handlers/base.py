@@ -19,6 +19,7 @@ from config import Settings
 from repositories import Repositories
 from repositories.admins import Admin
 from repositories.errors import Conflict, DomainError, MissingReference, NotFound, StillReferenced
+from services.metrics import Metrics
 from services.throttle import Throttle
 from services.tokens import TokenService
 
@@ -101,6 +102,10 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def token_service(self) -> TokenService:
         return self.application.settings["token_service"]
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.application.settings["metrics"]
 
     def throttle(self, name: str) -> Throttle:
         return self.application.settings["throttles"][name]
