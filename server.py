@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 import tornado.httpserver
+import tornado.httputil
 import tornado.netutil
 import tornado.web
 from pymongo import AsyncMongoClient
@@ -62,6 +63,54 @@ class InFlight:
             return True
         except TimeoutError:
             return False
+
+
+class _CountedRequest(tornado.httputil.HTTPMessageDelegate):
+    """Counts a request as in flight from its headers on, not only once its body has arrived (when
+    the handler is created), so a graceful stop does not cut a body that is still being uploaded."""
+
+    def __init__(self, inner: tornado.httputil.HTTPMessageDelegate, inflight: InFlight) -> None:
+        self.inner = inner
+        self.inflight = inflight
+        self.counted = False
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
+        self.inflight.started()
+        self.counted = True
+        return self.inner.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Any:
+        return self.inner.data_received(chunk)
+
+    def finish(self) -> None:
+        try:
+            self.inner.finish()  # creates the handler, which counts itself until it finishes
+        finally:
+            self._done()
+
+    def on_connection_close(self) -> None:
+        try:
+            self.inner.on_connection_close()
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        if self.counted:
+            self.counted = False
+            self.inflight.finished()
+
+
+class CountingDelegate(tornado.httputil.HTTPServerConnectionDelegate):
+    """The application as the HTTP server sees it, with requests counted from their first line."""
+
+    def __init__(self, app: tornado.web.Application) -> None:
+        self.app = app
+
+    def start_request(self, server_conn: object, request_conn: tornado.httputil.HTTPConnection) -> _CountedRequest:
+        return _CountedRequest(self.app.start_request(server_conn, request_conn), self.app.settings["inflight"])
+
+    def on_close(self, server_conn: object) -> None:
+        self.app.on_close(server_conn)
 
 
 def routes() -> list[Any]:
@@ -213,7 +262,7 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket]) -> Non
         await ensure_startup_admin(repos, config)
         app = make_app(config, repos, metrics=metrics)
         server = tornado.httpserver.HTTPServer(
-            app, xheaders=config.trust_proxy, max_body_size=MAX_REQUEST_BYTES, idle_connection_timeout=60
+            CountingDelegate(app), xheaders=config.trust_proxy, max_body_size=MAX_REQUEST_BYTES, idle_connection_timeout=60
         )
         server.add_sockets(sockets)
         log.info("serving on port %s (pid %s, %s)", config.port, os.getpid(), config.app_env)
