@@ -33,6 +33,7 @@ from services.devdb import EmbeddedDatabase
 from services.metrics import Metrics
 from services.throttle import Throttle
 from services.tokens import TokenService
+from services.workers import supervise
 
 ROOT = Path(__file__).resolve().parent
 MAX_REQUEST_BYTES = 1024 * 1024  # forms and API bodies; the API refuses more than 64 KiB itself
@@ -251,7 +252,7 @@ def start_embedded_database(config: Settings) -> EmbeddedDatabase:
     return embedded
 
 
-async def serve(config: Settings, uri: str, sockets: list[socket.socket]) -> None:
+async def serve(config: Settings, uri: str, sockets: list[socket.socket], *, startup_tasks: bool = True) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -259,13 +260,14 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket]) -> Non
 
     metrics = Metrics()  # created here, after a fork: each worker its own
     async with database(config, uri=uri, metrics=metrics) as repos:
-        await ensure_startup_admin(repos, config)
+        if startup_tasks:  # with several workers, the first one only
+            await ensure_startup_admin(repos, config)
         app = make_app(config, repos, metrics=metrics)
         server = tornado.httpserver.HTTPServer(
             CountingDelegate(app), xheaders=config.trust_proxy, max_body_size=MAX_REQUEST_BYTES, idle_connection_timeout=60
         )
         server.add_sockets(sockets)
-        log.info("serving on port %s (pid %s, %s)", config.port, os.getpid(), config.app_env)
+        log.info("serving on port %s (pid %s, %s)", sockets[0].getsockname()[1], os.getpid(), config.app_env)
         await stop.wait()
 
         log.info("stopping: refusing new connections, waiting for %s request(s)", app.settings["inflight"].count)
@@ -274,6 +276,12 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket]) -> Non
             log.warning("gave up waiting for %s request(s)", app.settings["inflight"].count)
         await server.close_all_connections()
     log.info("stopped")
+
+
+def run_worker(config: Settings, uri: str, sockets: list[socket.socket], index: int) -> int:
+    """One forked worker: its own event loop and MongoDB client, created after the fork."""
+    asyncio.run(serve(config, uri, sockets, startup_tasks=index == 0))
+    return 0
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -301,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     uri = embedded.uri if embedded else config.mongodb_uri or ""
     try:
         sockets = tornado.netutil.bind_sockets(config.port, reuse_port=config.workers > 1)
+        if config.workers > 1:
+            return supervise(config.workers, lambda index: run_worker(config, uri, sockets, index))
         asyncio.run(serve(config, uri, sockets))
     finally:
         if embedded:

@@ -1,0 +1,77 @@
+"""``server.py --workers 2``: two forked processes answer on one port, /metrics adds up both, a
+crashed worker is replaced, and SIGTERM stops every process cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from server_process import ServerProcess
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def healthz_count(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "transito_http_requests_total" and s.labels["handler"] == "HealthHandler"
+    )
+
+
+def pids_answering(url: str, *, want: int, exclude: set[int] = frozenset(), timeout: float = 30) -> tuple[set[int], int]:
+    """Worker pids seen on /healthz (a new connection each time) until ``want`` new ones answered."""
+    seen: set[int] = set()
+    requests = 0
+    deadline = time.monotonic() + timeout
+    while len(seen - exclude) < want and time.monotonic() < deadline:
+        response = httpx.get(f"{url}/healthz", timeout=5)
+        requests += 1
+        assert response.status_code == 200
+        seen.add(int(response.headers["X-Worker-PID"]))
+    assert len(seen - exclude) >= want, f"only {seen} answered in {requests} requests"
+    return seen, requests
+
+
+def test_two_workers_serve_share_metrics_restart_and_stop_cleanly(mongo_uri, tmp_path):
+    server = ServerProcess(
+        mongodb_uri=mongo_uri, db_name=f"test_{uuid.uuid4().hex[:12]}", data_dir=tmp_path, env={"WORKERS": "2"}
+    ).start()
+    try:
+        supervisor = server.process.pid
+        workers, requests = pids_answering(server.url, want=2)
+        assert supervisor not in workers
+        assert all(parent_of(pid) == supervisor for pid in workers)
+        # Each worker counts its own requests; /metrics (answered by either) adds them up.
+        assert healthz_count(server.url) == requests
+
+        # A worker that dies is replaced, and the others keep serving meanwhile.
+        crashed = min(workers)
+        os.kill(crashed, signal.SIGKILL)
+        replacement, _ = pids_answering(server.url, want=1, exclude=workers)
+        new = replacement - workers
+        assert all(parent_of(pid) == supervisor for pid in new)
+        workers = (workers - {crashed}) | new
+    finally:
+        status = server.stop()
+    assert status == 0, server.log_text()[-3000:]
+    assert not any(alive(pid) for pid in workers | {supervisor})
+    assert "Traceback" not in server.log_text()
