@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test fuzz venv venv-dev clean
+.PHONY: run test fuzz seed bench venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ test: venv-dev
 FUZZ_MAX_EXAMPLES ?= 2000
 fuzz: venv-dev
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_RANDOM=1 $(PY) -m pytest tests/test_fuzz.py -s
+
+# Demo data for `make run` (same database: MONGODB_URI, or the embedded one under data/), e.g.
+#   make seed SEED_ARGS="--personas 2000 --vehiculos 3000 --oficiales 50 --infracciones 20000 --drop"
+SEED_ARGS ?= --personas 200 --vehiculos 300 --oficiales 20 --infracciones 2000
+seed: venv
+	$(PY) scripts/seed_demo.py $(SEED_ARGS)
+
+# Benchmark of both API methods on a throwaway database (a few minutes; not part of make test).
+# Writes bench/results/latest.json and latest.png. BENCH_ARGS="--profile bench/results/profile" adds a py-spy profile.
+BENCH_ARGS ?=
+bench: venv-dev
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
