@@ -9,7 +9,7 @@ from typing import Any
 
 import tornado.web
 from wtforms import BooleanField, EmailField, Form, IntegerField, PasswordField, StringField
-from wtforms.validators import Email, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, ValidationError
 
 from repositories.oficiales import MAX_BADGE_NUMBER
 from repositories.vehiculos import is_valid_plate, normalize_plate
@@ -59,29 +59,31 @@ def _normalize_plate(value: Any) -> Any:
 
 
 REQUIRED = InputRequired(message="Este campo es obligatorio.")
+# Text fields are stripped by their filters: only blanks ("   ", " - " for a plate) is still empty.
+REQUIRED_TEXT = DataRequired(message="Este campo es obligatorio.")
 EMAIL = Email(message="Ingrese un correo electrónico válido, por ejemplo nombre@dominio.cl.")
 
 
 class PersonaForm(SpanishForm):
-    nombre = StringField("Nombre", [REQUIRED, Length(max=120), plain_text], filters=[_strip])
-    correo = EmailField("Correo electrónico", [REQUIRED, Length(max=254), EMAIL], filters=[_strip])
+    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=120), plain_text], filters=[_strip])
+    correo = EmailField("Correo electrónico", [REQUIRED_TEXT, Length(max=254), EMAIL], filters=[_strip])
 
 
 class VehiculoForm(SpanishForm):
     placa_patente = StringField(
-        "Placa patente", [REQUIRED, plain_text, plate], filters=[_normalize_plate],
+        "Placa patente", [REQUIRED_TEXT, plain_text, plate], filters=[_normalize_plate],
         description="Letras y números; se guarda en mayúsculas sin espacios ni guiones (ej. BBCD12).",
     )
-    marca = StringField("Marca", [REQUIRED, Length(max=60), plain_text], filters=[_strip])
-    color = StringField("Color", [REQUIRED, Length(max=40), plain_text], filters=[_strip])
+    marca = StringField("Marca", [REQUIRED_TEXT, Length(max=60), plain_text], filters=[_strip])
+    color = StringField("Color", [REQUIRED_TEXT, Length(max=40), plain_text], filters=[_strip])
     propietario = EmailField(
-        "Correo del propietario", [REQUIRED, Length(max=254), EMAIL], filters=[_strip],
+        "Correo del propietario", [REQUIRED_TEXT, Length(max=254), EMAIL], filters=[_strip],
         description="El correo electrónico de una persona ya registrada.",
     )
 
 
 class OficialForm(SpanishForm):
-    nombre = StringField("Nombre", [REQUIRED, Length(max=120), plain_text], filters=[_strip])
+    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=120), plain_text], filters=[_strip])
     numero = IntegerField(
         "Número identificatorio",
         [REQUIRED, NumberRange(min=1, max=MAX_BADGE_NUMBER, message="Debe ser un número entero positivo.")],
@@ -90,7 +92,7 @@ class OficialForm(SpanishForm):
 
 
 class LoginForm(SpanishForm):
-    username = StringField("Usuario", [REQUIRED, Length(max=64)], filters=[_strip])
+    username = StringField("Usuario", [REQUIRED_TEXT, Length(max=64)], filters=[_strip])
     password = PasswordField("Contraseña", [REQUIRED, Length(max=1024)])
 
 
