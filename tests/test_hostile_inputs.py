@@ -18,8 +18,9 @@ import jwt.warnings
 import pytest
 from tornado.web import create_signed_value
 
-from conftest import ADMIN_PASSWORD, ADMIN_USERNAME, post_form, xsrf_token
-from services.tokens import TokenService
+from tests.api_helpers import jti_of
+from tests.api_helpers import make_world as make_api_world
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, post_form, xsrf_token
 
 PLATE = "BBCD12"
 EMAIL = "dueno@example.cl"
@@ -48,12 +49,9 @@ class World:
 
 
 async def make_world(running_app, admin_client) -> World:
-    repos = running_app.repos
-    persona = await repos.personas.create(nombre="Dueña Uno", correo=EMAIL)
-    await repos.vehiculos.create(placa_patente=PLATE, marca="Fiat", color="Rojo", persona_id=persona.id)
-    await repos.oficiales.create(nombre="Oficial Uno", numero=NUMERO)
-    issued = await TokenService(running_app.settings.jwt_secret).issue(repos, numero=NUMERO)
-    return World(admin_client, issued.token, running_app.settings.jwt_secret, issued.record.jti, running_app)
+    secret = running_app.settings.jwt_secret
+    base = await make_api_world(running_app.repos, correo=EMAIL, placa=PLATE, numero=NUMERO, secret=secret)
+    return World(admin_client, base.token, secret, jti_of(base.token), running_app)
 
 
 @pytest.fixture
