@@ -83,7 +83,6 @@ class BaseHandler(tornado.web.RequestHandler):
     public: ClassVar[bool] = False
 
     def initialize(self, **kwargs: Any) -> None:
-        self.request_id = uuid.uuid4().hex[:16]
         self.admin: Admin | None = None
         self.application.settings["inflight"].started()
 
@@ -117,7 +116,9 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header("X-Frame-Options", "DENY")
         self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Request-ID", getattr(self, "request_id", ""))
+        if not hasattr(self, "request_id"):  # set_default_headers runs before initialize, and again on errors
+            self.request_id = uuid.uuid4().hex[:16]
+        self.set_header("X-Request-ID", self.request_id)
 
     # -- authentication ------------------------------------------------------------------------
     async def prepare(self) -> None:
