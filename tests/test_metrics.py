@@ -16,7 +16,7 @@ from repositories import Repositories
 from server import make_app, mongo_client
 from services.metrics import Metrics
 from services.tokens import TokenService
-from conftest import make_settings
+from tests.conftest import make_settings
 
 METRICS_TOKEN = "m" * 40
 
