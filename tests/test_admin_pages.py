@@ -461,6 +461,7 @@ async def test_vehiculo_create_detail_edit_delete(admin_client, repos, ana):
     ("changes", "field", "message"),
     [
         ({"placa_patente": ""}, "placa_patente", "Este campo es obligatorio."),
+        ({"placa_patente": " - "}, "placa_patente", "Este campo es obligatorio."),
         ({"placa_patente": "AB1"}, "placa_patente", "La placa patente debe tener entre 5 y 8 letras o números"),
         ({"placa_patente": "ABCDEFGHI"}, "placa_patente", "La placa patente debe tener entre 5 y 8 letras o números"),
         ({"placa_patente": "ÑAND12"}, "placa_patente", "La placa patente debe tener entre 5 y 8 letras o números"),
@@ -565,6 +566,7 @@ async def test_oficial_create_detail_edit_deactivate_delete(admin_client, repos)
     ("changes", "field", "message"),
     [
         ({"nombre": ""}, "nombre", "Este campo es obligatorio."),
+        ({"nombre": "  "}, "nombre", "Este campo es obligatorio."),
         ({"numero": ""}, "numero", "Este campo es obligatorio."),
         ({"numero": "abc"}, "numero", "entero"),
         ({"numero": "4.5"}, "numero", "entero"),
@@ -579,7 +581,7 @@ async def test_oficial_validation_messages(admin_client, repos, changes, field, 
     assert response.status_code == 400
     assert message in field_error(response, field)
     assert field_value(response, "numero") == data["numero"]
-    assert field_value(response, "nombre") == data["nombre"]
+    assert field_value(response, "nombre") == data["nombre"].strip()
     assert await repos.oficiales.count() == 0
 
 
