@@ -116,6 +116,11 @@ async def _new_page(browser: Browser, server: Server, request: pytest.FixtureReq
     context = await browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800}, locale="es-CL", **options)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = await context.new_page()
+    # A CSP violation or a missing stylesheet would leave the page broken: collect both. (Pages
+    # answered with 4xx on purpose, such as a refused form, also log "Failed to load resource".)
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
+    page.on("response", lambda r: console_errors.append(f"{r.status} {r.url}") if r.status >= 400 and r.request.resource_type != "document" else None)
     try:
         yield page
     finally:
@@ -123,6 +128,7 @@ async def _new_page(browser: Browser, server: Server, request: pytest.FixtureReq
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
         await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
         await context.close()
+    assert not console_errors, f"the browser reported errors: {console_errors}"
 
 
 @pytest.fixture
