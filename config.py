@@ -56,7 +56,7 @@ class Settings:
         return self.mongodb_uri is None
 
 
-def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: dict[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw in (None, ""):
         return default
@@ -66,6 +66,8 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
         raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -130,7 +132,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"METRICS_TOKEN is shorter than {MIN_SECRET_LENGTH} characters")
     return Settings(
         app_env=app_env,
-        port=_int(env, "PORT", 8888),
+        port=_int(env, "PORT", 8888, maximum=65535),
         mongodb_uri=mongodb_uri,
         mongodb_db=env.get("MONGODB_DB") or "transito",
         cookie_secret=cookie_secret,
