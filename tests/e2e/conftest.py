@@ -6,22 +6,17 @@ cookies) and leaves a screenshot of its final page in test-artifacts/screenshots
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, ROOT
+from tests.server_process import ServerProcess
 
 # Playwright's own browser download cannot run on these machines: use Debian's chromium.
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -34,72 +29,22 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-START_DEADLINE_SECONDS = 30
 ACTION_TIMEOUT_MS = 10_000
 
 expect.set_options(timeout=ACTION_TIMEOUT_MS)
 
 
-@dataclasses.dataclass(frozen=True)
-class Server:
-    url: str
-    log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
-def server(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``server.py`` as an administrator starts it, with the start-up admin from the environment."""
-    data_dir = tmp_path_factory.mktemp("e2e-data")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "APP_ENV": "development",
-        "PORT": str(port),
-        "MONGODB_URI": mongo_uri,
-        "MONGODB_DB": f"e2e_{uuid.uuid4().hex[:12]}",
-        "COOKIE_SECRET": "e2e-cookie-secret-" + "c" * 40,
-        "JWT_SECRET": "e2e-jwt-secret-" + "j" * 40,
-        "ADMIN_USERNAME": ADMIN_USERNAME,
-        "ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "WARNING",
-    }
-    log = data_dir / "server.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "server.py"), "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
+def server(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """``server.py`` as an administrator starts it, creating its administrator from the environment."""
+    process = ServerProcess(mongodb_uri=mongo_uri, db_name=f"e2e_{uuid.uuid4().hex[:12]}", data_dir=tmp_path_factory.mktemp("e2e"))
+    process.env.update(ADMIN_USERNAME=ADMIN_USERNAME, ADMIN_PASSWORD=ADMIN_PASSWORD)
+    process.start()
     try:
-        _wait_ready(url, process, log)
-        yield Server(url, log)
+        yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"server.py exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)  # polling interval, not a timing assertion
-    pytest.fail(f"server.py was not ready within {START_DEADLINE_SECONDS} s:\n{log.read_text()}")
+        if process.running:
+            process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +57,7 @@ async def browser() -> AsyncIterator[Browser]:
         await browser.close()
 
 
-async def _new_page(browser: Browser, server: Server, request: pytest.FixtureRequest, **options) -> AsyncIterator[Page]:
+async def _new_page(browser: Browser, server: ServerProcess, request: pytest.FixtureRequest, **options) -> AsyncIterator[Page]:
     context = await browser.new_context(base_url=server.url, viewport={"width": 1280, "height": 800}, locale="es-CL", **options)
     context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = await context.new_page()
@@ -132,9 +77,16 @@ async def _new_page(browser: Browser, server: Server, request: pytest.FixtureReq
 
 
 @pytest.fixture
-async def page(browser: Browser, server: Server, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+async def page(browser: Browser, server: ServerProcess, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
     """A fresh, logged-out browser tab."""
     async for tab in _new_page(browser, server, request):
+        yield tab
+
+
+@pytest.fixture
+async def page_without_javascript(browser: Browser, server: ServerProcess, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A fresh, logged-out tab in which the pages' own scripts cannot run."""
+    async for tab in _new_page(browser, server, request, java_script_enabled=False):
         yield tab
 
 

@@ -9,10 +9,10 @@ import random
 import re
 
 import httpx
-import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import Server, _new_page, log_in, unique
+from tests.e2e.conftest import log_in, unique
+from tests.server_process import ServerProcess
 
 
 # -- helpers: what an administrator does, one form at a time -----------------------------------
@@ -139,7 +139,7 @@ async def test_create_and_edit_records_with_messages_next_to_the_fields(admin_pa
     await expect(page.get_by_role("table")).to_contain_text("Ana María Pérez")
 
 
-async def test_officer_token_records_an_infraction_until_revoked(admin_page: Page, server: Server):
+async def test_officer_token_records_an_infraction_until_revoked(admin_page: Page, server: ServerProcess):
     page = admin_page
     correo, placa, numero = f"{unique('luis.')}@example.cl", new_plate(), new_badge()
     today_before = await dashboard_count(page, "infracciones-hoy")
@@ -263,17 +263,10 @@ async def test_keyboard_alone_reaches_navigation_and_fields_with_visible_focus(a
     await expect(page.get_by_role("status")).to_contain_text(f"Se creó la persona Tomás Teclado <{correo}>")
 
 
-@pytest.fixture
-async def page_without_javascript(browser: Browser, server: Server, request: pytest.FixtureRequest):
-    async for tab in _new_page(browser, server, request, java_script_enabled=False):
-        yield tab
-
-
 async def test_whole_create_flow_works_with_javascript_disabled(page_without_javascript: Page):
     page = page_without_javascript
-    assert await page.evaluate("() => 1") == 1  # Playwright's own evaluation still works...
     await page.goto("/admin/login")
-    assert await page.locator("noscript, script").count() == 0  # ...and the pages need no script
+    assert await page.locator("noscript, script").count() == 0  # the admin ships no script at all
     await log_in(page)
     await expect(page.get_by_role("status")).to_have_text("Bienvenido, admin.")
 
