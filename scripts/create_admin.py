@@ -45,10 +45,14 @@ async def run(args: argparse.Namespace) -> int:
             if await repos.admins.any_exists():
                 return 0
             password = secrets.token_urlsafe(12)
-            await repos.admins.set_password(username=DEV_USERNAME, password=password)
             note = config.data_dir / "dev-admin.txt"
-            note.write_text(f"usuario: {DEV_USERNAME}\ncontraseña: {password}\n")
-            note.chmod(0o600)
+            # Written first, and private from the start: an admin whose password was lost would
+            # block every later --dev-default.
+            config.data_dir.mkdir(parents=True, exist_ok=True)
+            note.unlink(missing_ok=True)
+            with os.fdopen(os.open(note, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+                handle.write(f"usuario: {DEV_USERNAME}\ncontraseña: {password}\n")
+            await repos.admins.set_password(username=DEV_USERNAME, password=password)
             print(f"Development administrator created: user '{DEV_USERNAME}', password '{password}' (also in {note})")
             return 0
         password = read_password(args)
