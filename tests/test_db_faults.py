@@ -29,7 +29,6 @@ from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_f
 from tests.server_process import free_port
 
 APP_NAME = "transito"  # what server.mongo_client announces
-FAULTS_INJECTED: list[str] = []
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,6 @@ async def app_under_fault(fault_db, inspector):
 
 
 async def fail(inspector, commands: list[str], mode: Any = "alwaysOn", **data: Any) -> None:
-    FAULTS_INJECTED.append(f"{commands} {mode} {data}")
     await inspector.admin.command(
         "configureFailPoint", "failCommand", mode=mode, data={"failCommands": commands, "appName": APP_NAME, **data}
     )
@@ -202,7 +200,6 @@ async def test_database_restart_is_reported_and_recovered_without_restarting_the
     http, world, db = app_under_fault
     first = await cargar(http, world.token, infraction_body(minutes_ago=10))
     assert first.status_code == 200
-    FAULTS_INJECTED.append("database process stopped and started again")
     await fault_db.astop()
     try:
         await poll_status(http, "/readyz", 503)
