@@ -84,9 +84,12 @@ class OficialRepository:
 
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
         oid = object_id(oficial_id, "oficial")
+        current = await self.get(oid)
         changes: dict[str, Any] = {"$set": {"nombre": nombre.strip(), "numero": numero, "activo": activo}}
-        if not activo:
-            changes["$set"]["token_jtis"] = []  # deactivation kills every token at once
+        # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
+        revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
+        if revoke:
+            changes["$set"]["token_jtis"] = []
         try:
             doc = await self.collection.find_one_and_update(
                 {"_id": oid}, changes, return_document=ReturnDocument.AFTER
@@ -95,8 +98,8 @@ class OficialRepository:
             raise_conflict(error, DUPLICATE_MESSAGES)
         if doc is None:
             raise NotFound(f"No existe el oficial {oficial_id}.")
-        if not activo:
-            await self._mark_tokens_revoked(oid, "oficial desactivado")
+        if revoke:
+            await self._mark_tokens_revoked(oid, revoke)
         return Oficial.from_doc(doc)
 
     async def set_active(self, oficial_id: str, activo: bool) -> Oficial:

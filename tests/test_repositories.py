@@ -315,3 +315,18 @@ async def test_admin_password_set_authenticate_and_reset(repos):
     assert await repos.admins.authenticate(username="root", password="una-clave-larga-1") is None
     assert not await repos.admins.create_if_missing(username="root", password="x" * 12)
     assert (await repos.admins.authenticate(username="root", password="una-clave-larga-2")).id == admin.id
+
+
+async def test_changing_the_badge_number_revokes_the_tokens_that_carry_the_old_one(repos):
+    """A token's subject is the número: after a change it can no longer work, so it must not
+    be listed as valid."""
+    oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
+    await TokenService(make_settings().jwt_secret).issue(repos, numero=42)
+    await repos.oficiales.update(oficial.id, nombre="Juan Soto", numero=43, activo=True)
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert record.status(dt.datetime.now(dt.timezone.utc)) == "revocado"
+    assert (await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"] == []
+    # A rename alone keeps them.
+    await TokenService(make_settings().jwt_secret).issue(repos, numero=43)
+    await repos.oficiales.update(oficial.id, nombre="Juan Soto R.", numero=43, activo=True)
+    assert len((await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"]) == 1
