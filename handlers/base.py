@@ -254,7 +254,8 @@ class PublicHandler(BaseHandler):
 class NotFoundHandler(PublicHandler):
     """Unknown URL: a 404 page (the application's ``default_handler_class``)."""
 
-    def prepare(self) -> None:  # type: ignore[override]
+    async def prepare(self) -> None:
+        await super().prepare()  # a logged-in admin keeps the navigation on the 404 page
         raise tornado.web.HTTPError(404)
 
 

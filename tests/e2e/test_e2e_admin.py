@@ -131,8 +131,14 @@ async def test_create_and_edit_records_with_messages_next_to_the_fields(admin_pa
     await page.get_by_role("button", name="Guardar").click()
     await expect(page.get_by_label("Número identificatorio")).to_have_accessible_description("Ya existe un oficial con ese número.")
 
+    # A mistyped address keeps the navigation.
+    response = await page.goto("/admin/personas/no-existe/editar")
+    assert response is not None and response.status == 404
+    await expect(page.get_by_role("heading", level=1)).to_have_text("404 · No encontrado")
+    await page.goto("/admin/no-existe")
+    await page.get_by_role("navigation", name="Secciones").get_by_role("link", name="Personas").click()
+
     # The lists find what was created, with counts.
-    await page.goto("/admin/personas/")
     await page.get_by_role("searchbox", name="Buscar").fill(correo)
     await page.get_by_role("button", name="Buscar").click()
     await expect(page.locator(".count")).to_contain_text("1 registro")
