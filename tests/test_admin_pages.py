@@ -313,7 +313,7 @@ async def test_persona_create_detail_edit_delete(admin_client, repos):
     assert created.headers["Location"] == f"/admin/personas/{persona.id}"
     detail = await follow(admin_client, created)
     assert "Se creó la persona Ana Pérez <ana@example.cl>." in text(detail)
-    assert "ana@example.cl" in text(detail) and "No tiene vehículos a su nombre." in text(detail)
+    assert "ana@example.cl" in text(detail)
 
     edit = await admin_client.get(f"/admin/personas/{persona.id}/editar")
     assert field_value(edit, "nombre") == "Ana Pérez" and field_value(edit, "correo") == "ana@example.cl"
@@ -373,15 +373,13 @@ async def test_duplicate_correo_is_shown_beside_the_field_with_the_users_values(
 async def test_persona_detail_lists_her_vehicles_and_delete_is_refused_naming_them(admin_client, repos, ana, auto):
     await repos.vehiculos.create(placa_patente="ZZTT99", marca="Kia", color="Azul", persona_id=ana.id)
     detail = await admin_client.get(f"/admin/personas/{ana.id}")
-    assert "Vehículos (2)" in text(detail)
     assert "BBCD12" in text(detail) and "ZZTT99" in text(detail) and "Toyota" in text(detail)
     assert f'/admin/vehiculos/{auto.id}"' in detail.text
 
     refused = await post_form(admin_client, f"/admin/personas/{ana.id}/borrar", {})
     assert refused.status_code == 409
     assert "todavía es propietaria de 2 vehículo(s): BBCD12, ZZTT99" in text(refused)
-    assert await repos.personas.get(ana.id) == await repos.personas.get(ana.id)
-    assert (await repos.personas.count()) == 1
+    assert (await repos.personas.get(ana.id)).n_vehiculos == 2
 
 
 async def test_persona_list_search_and_paging(admin_client, repos):
@@ -434,7 +432,7 @@ async def test_vehiculo_create_detail_edit_delete(admin_client, repos, ana):
     assert vehiculo.placa_patente == "BBCD12"
     detail = await follow(admin_client, created)
     assert "Se creó el vehículo BBCD12." in text(detail)
-    assert "Propietario Ana Pérez <ana@example.cl>" in text(detail)
+    assert "Ana Pérez" in text(detail) and "ana@example.cl" in text(detail)
     assert f'/admin/personas/{ana.id}"' in detail.text
 
     edit = await admin_client.get(f"/admin/vehiculos/{vehiculo.id}/editar")
@@ -538,7 +536,7 @@ async def test_oficial_create_detail_edit_deactivate_delete(admin_client, repos)
     oficial = await repos.oficiales.get_by_numero(42)
     detail = await follow(admin_client, created)
     assert "Se creó el oficial N° 42 (Juan Soto)." in text(detail)
-    assert "Oficial N° 42 · Juan Soto" in text(detail) and "Activo" in text(detail)
+    assert "Juan Soto" in text(detail) and "Activo" in text(detail)
 
     edit = await admin_client.get(f"/admin/oficiales/{oficial.id}/editar")
     assert field_value(edit, "numero") == "42" and "checked" in parse(edit.text).controls["activo"]
@@ -648,17 +646,17 @@ async def test_unexpected_error_is_a_500_page_with_a_request_id_and_no_traceback
     assert record.exc_info and "detalle interno secreto" in str(record.exc_info[1])
 
 
-async def test_error_pages_offer_no_internal_detail_even_for_unauthenticated_users(client):
+async def test_unknown_admin_url_is_a_404_page_without_a_session_too(client):
     response = await client.get("/admin/personas/nuevo/extra/extra")
-    assert response.status_code in (302, 404)
-    assert "Traceback" not in response.text
+    assert response.status_code == 404
+    assert "La página o el registro solicitado no existe." in text(response)
 
 
 async def test_tornado_http_error_from_a_handler_keeps_its_status(admin_client, running_app):
-    class _Teapot(BaseHandler):
+    class _NotAllowed(BaseHandler):
         def get(self) -> None:
             raise tornado.web.HTTPError(405)
 
-    running_app.app.add_handlers(r".*", [(r"/admin/prueba-405", _Teapot)])
+    running_app.app.add_handlers(r".*", [(r"/admin/prueba-405", _NotAllowed)])
     response = await admin_client.get("/admin/prueba-405")
     assert response.status_code == 405 and "Método no permitido" in text(response)
