@@ -46,8 +46,9 @@ class ServerProcess:
         self.data_dir = Path(data_dir)
         self.log_path = self.data_dir / f"server-{self.port}.log"
         self.jwt_secret = JWT_SECRET
+        inherited = {k: v for k, v in os.environ.items() if k not in ("ADMIN_USERNAME", "ADMIN_PASSWORD")}
         self.env = {
-            **os.environ,
+            **inherited,
             "APP_ENV": "development",
             "PORT": str(self.port),
             "MONGODB_URI": mongodb_uri,
@@ -60,8 +61,6 @@ class ServerProcess:
             "REPORT_RATE_LIMIT": "100000/minute",
             **(env or {}),
         }
-        self.env.pop("ADMIN_USERNAME", None)
-        self.env.pop("ADMIN_PASSWORD", None)
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> ServerProcess:
