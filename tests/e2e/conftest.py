@@ -37,8 +37,12 @@ expect.set_options(timeout=ACTION_TIMEOUT_MS)
 @pytest.fixture(scope="session")
 def server(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """``server.py`` as an administrator starts it, creating its administrator from the environment."""
-    process = ServerProcess(mongodb_uri=mongo_uri, db_name=f"e2e_{uuid.uuid4().hex[:12]}", data_dir=tmp_path_factory.mktemp("e2e"))
-    process.env.update(ADMIN_USERNAME=ADMIN_USERNAME, ADMIN_PASSWORD=ADMIN_PASSWORD)
+    process = ServerProcess(
+        mongodb_uri=mongo_uri,
+        db_name=f"e2e_{uuid.uuid4().hex[:12]}",
+        data_dir=tmp_path_factory.mktemp("e2e"),
+        env={"ADMIN_USERNAME": ADMIN_USERNAME, "ADMIN_PASSWORD": ADMIN_PASSWORD},
+    )
     process.start()
     try:
         yield process
