@@ -13,6 +13,7 @@ from pymongo.errors import DuplicateKeyError
 
 from repositories.base import Page, contains, object_id, page_bounds, raise_conflict
 from repositories.errors import NotFound, StillReferenced
+from repositories.vehiculos import PENDING_FIELD, VehiculoRepository
 
 COLLECTION = "personas"
 INDEXES = [IndexModel([("correo", ASCENDING)], unique=True, name="correo_unique")]
@@ -96,14 +97,19 @@ class PersonaRepository:
         The vehicle check is the document's own ``n_vehiculos`` counter, kept exact by the vehicle
         repository's transactions, so "check and delete" is one atomic operation: a vehicle
         created concurrently either increments the counter first (and this delete matches
-        nothing) or finds the persona gone (and is refused)."""
+        nothing) or finds the persona gone (and is refused).
+
+        Infractions name the owner at the time. One being written while its vehicle is
+        transferred away could land after this check: the transfer then records the vehicle in
+        her PENDING_FIELD (see VehiculoRepository.update), which blocks the delete until it settles."""
         oid = object_id(persona_id, "persona")
+        await self._settle_transferred_vehicles(oid)
         infracciones = await self._db["infracciones"].count_documents({"persona_id": oid}, limit=1)
         if infracciones:
             raise StillReferenced(
                 "No se puede borrar: la persona figura como propietaria en infracciones registradas."
             )
-        result = await self.collection.delete_one({"_id": oid, "n_vehiculos": 0})
+        result = await self.collection.delete_one({"_id": oid, "n_vehiculos": 0, PENDING_FIELD: {"$in": [None, []]}})
         if result.deleted_count:
             return
         persona = await self.get(oid)  # raises NotFound when it was not there at all
@@ -118,6 +124,20 @@ class PersonaRepository:
             f"{len(placas)} vehículo(s): {', '.join(placas)}.",
             references=placas,
         )
+
+    async def _settle_transferred_vehicles(self, oid: ObjectId) -> None:
+        doc = await self.collection.find_one({"_id": oid}, {PENDING_FIELD: 1})
+        pending = (doc or {}).get(PENDING_FIELD) or []
+        if not pending:
+            return
+        settled = await VehiculoRepository(self._db).settled(pending)
+        if settled:
+            await self.collection.update_one({"_id": oid}, {"$pull": {PENDING_FIELD: {"$in": settled}}})
+        if len(settled) < len(pending):
+            raise StillReferenced(
+                "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
+                "perteneció. Intente nuevamente en unos segundos."
+            )
 
     async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Persona]:
         query: dict[str, Any] = {}

@@ -36,6 +36,9 @@ VALIDATOR = {
     }
 }
 DUPLICATE_MESSAGES = {"placa_patente": "Ya existe un vehículo con esa placa patente."}
+# On a persona: vehicles transferred away from her while one of their infractions (which names
+# her as the owner at the time) was still being written. She cannot be deleted until they settle.
+PENDING_FIELD = "vehiculos_con_infracciones_en_curso"
 
 PLATE_PATTERN = re.compile(r"^[A-Z0-9]{5,8}$")
 _PLATE_SEPARATORS = re.compile(r"[\s\-·.]+")
@@ -135,9 +138,11 @@ class VehiculoRepository:
                 raise NotFound(f"No existe el vehículo {vehiculo_id}.")
             if current["persona_id"] != new_owner:
                 await self._take_owner(new_owner, session)
-                await self._personas.update_one(
-                    {"_id": current["persona_id"]}, {"$inc": {"n_vehiculos": -1}}, session=session
-                )
+                release: dict[str, Any] = {"$inc": {"n_vehiculos": -1}}
+                if await self._infractions_in_flight(current, session):
+                    # An infraction naming the old owner may still land: keep her from being deleted.
+                    release["$addToSet"] = {PENDING_FIELD: oid}
+                await self._personas.update_one({"_id": current["persona_id"]}, release, session=session)
             await self.collection.update_one({"_id": oid}, {"$set": changes}, session=session)
             return {**current, **changes}
 
@@ -145,6 +150,24 @@ class VehiculoRepository:
             return Vehiculo.from_doc(await self._in_transaction(write))
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
+
+    async def _infractions_in_flight(self, vehiculo: dict[str, Any], session: AsyncClientSession | None = None) -> bool:
+        """Whether infractions of this vehicle were announced (its counter was incremented by
+        InfraccionRepository.record) but are not all written yet. In a transaction, a concurrent
+        increment conflicts with the transaction's own write of the vehicle, so the answer holds."""
+        if not vehiculo.get("n_infracciones"):
+            return False
+        written = await self._db["infracciones"].count_documents({"vehiculo_id": vehiculo["_id"]}, session=session)
+        return written < vehiculo["n_infracciones"]
+
+    async def settled(self, vehiculo_ids: list[ObjectId]) -> list[ObjectId]:
+        """Those of ``vehiculo_ids`` with no infraction still in flight (or that no longer exist)."""
+        done = []
+        for oid in vehiculo_ids:
+            vehiculo = await self.collection.find_one({"_id": oid}, {"n_infracciones": 1})
+            if vehiculo is None or not await self._infractions_in_flight(vehiculo):
+                done.append(oid)
+        return done
 
     async def delete(self, vehiculo_id: str) -> None:
         """Delete a vehicle with no infractions (they are legal records) and release its owner."""

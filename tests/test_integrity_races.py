@@ -5,10 +5,15 @@ points at a missing persona and every persona's ``n_vehiculos`` equals its real 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
+from bson import ObjectId
 
+from repositories import Repositories
 from repositories.errors import Conflict, MissingReference, StillReferenced
+from server import mongo_client
+from services.tokens import TokenService
 
 ROUNDS = 30
 
@@ -114,4 +119,59 @@ async def test_concurrent_duplicate_plates_one_wins(repos):
         assert len(conflicts) == 1, results
         assert conflicts[0].field == "placa_patente"
     assert (await repos.personas.get(persona.id)).n_vehiculos == ROUNDS // 2
+    await assert_integrity(repos)
+
+
+async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(repos, mongo_uri):
+    """An infraction names the vehicle's owner at the time. If the vehicle is transferred and
+    the former owner deleted while that infraction is still being written, the infraction would
+    name a persona who no longer exists: the delete must be refused until it settles."""
+    ana = await repos.personas.create(nombre="Ana", correo="ana.vende@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.compra@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="RACE11", marca="Kia", color="Gris", persona_id=ana.id)
+    await repos.oficiales.create(nombre="Carla", numero=9191)
+    issued = await TokenService("j" * 48).issue(repos, numero=9191)
+    jti = TokenService("j" * 48).decode(issued.token).jti
+
+    slow_client = mongo_client(mongo_uri, appname="slow-insert")
+    admin = mongo_client(mongo_uri)
+    try:
+        await admin.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1},
+            data={"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 800, "appName": "slow-insert"},
+        )
+        slow = Repositories.over(slow_client[repos.db.name])
+        recording = asyncio.create_task(
+            slow.infracciones.record(
+                numero_oficial=9191, jti=jti, placa_patente="RACE11",
+                timestamp=dt.datetime.now(dt.timezone.utc).replace(microsecond=0), comentarios="",
+            )
+        )
+        deadline = asyncio.get_running_loop().time() + 5
+        while (await repos.vehiculos.get(vehiculo.id)).n_infracciones == 0:  # announced, insert held up
+            assert asyncio.get_running_loop().time() < deadline, "the infraction was never announced"
+            await asyncio.sleep(0.01)
+        await repos.vehiculos.update(vehiculo.id, placa_patente="RACE11", marca="Kia", color="Gris", persona_id=beto.id)
+        with pytest.raises(StillReferenced, match="Intente nuevamente"):
+            await repos.personas.delete(ana.id)
+        infraccion, created = await recording
+    finally:
+        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        await admin.close()
+        await slow_client.close()
+    assert created
+    doc = await repos.db["infracciones"].find_one({"_id": ObjectId(infraccion.id)})
+    assert doc["persona_id"] == ObjectId(ana.id)
+    # Settled now, but she is named in an infraction: still refused, for good.
+    with pytest.raises(StillReferenced, match="propietaria en infracciones"):
+        await repos.personas.delete(ana.id)
+    assert (await repos.personas.get(ana.id)).nombre == "Ana"
+
+
+async def test_former_owner_without_infractions_in_flight_can_be_deleted(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.libre@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.libre@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="FREE11", marca="Kia", color="Gris", persona_id=ana.id)
+    await repos.vehiculos.update(vehiculo.id, placa_patente="FREE11", marca="Kia", color="Gris", persona_id=beto.id)
+    await repos.personas.delete(ana.id)
     await assert_integrity(repos)
