@@ -23,6 +23,7 @@ run: venv
 	$(PY) server.py
 
 test: venv-dev
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 # A long, random contract fuzz of the API (make test runs a short, reproducible one).

@@ -13,8 +13,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from repositories.base import object_id
-from repositories.errors import NotFound
+from repositories.base import find_or_raise, object_id
 
 COLLECTION = "admins"
 INDEXES = [IndexModel([("username", ASCENDING)], unique=True, name="username_unique")]
@@ -84,10 +83,8 @@ class AdminRepository:
         return Admin.from_doc(doc) if doc else None
 
     async def get(self, admin_id: str | ObjectId) -> Admin:
-        doc = await self.collection.find_one({"_id": object_id(admin_id, "administrador")})
-        if doc is None:
-            raise NotFound("El administrador no existe.")
-        return Admin.from_doc(doc)
+        query = {"_id": object_id(admin_id, "administrador")}
+        return Admin.from_doc(await find_or_raise(self.collection, query, "El administrador no existe."))
 
     async def delete(self, username: str) -> bool:
         return bool((await self.collection.delete_one({"username": username.strip().lower()})).deleted_count)

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from repositories.errors import Conflict, NotFound
@@ -48,6 +49,25 @@ def raise_conflict(error: DuplicateKeyError, messages: dict[str, str]) -> None:
     if field in messages:
         raise Conflict(messages[field], field=field) from error
     raise error
+
+
+async def insert_unique(collection: AsyncCollection, doc: dict[str, Any], messages: dict[str, str]) -> dict[str, Any]:
+    """Insert ``doc`` (setting its ``_id``); a duplicate on a unique field becomes a Conflict."""
+    try:
+        result = await collection.insert_one(doc)
+    except DuplicateKeyError as error:
+        raise_conflict(error, messages)
+    doc["_id"] = result.inserted_id
+    return doc
+
+
+async def find_or_raise(
+    collection: AsyncCollection, query: dict[str, Any], message: str, *, field: str | None = None
+) -> dict[str, Any]:
+    doc = await collection.find_one(query)
+    if doc is None:
+        raise NotFound(message, field=field)
+    return doc
 
 
 @dataclasses.dataclass(frozen=True)

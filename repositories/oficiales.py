@@ -13,7 +13,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from repositories.base import Page, contains, object_id, page_bounds, raise_conflict
+from repositories.base import Page, contains, find_or_raise, insert_unique, object_id, page_bounds, raise_conflict
 from repositories.errors import NotFound, StillReferenced
 
 COLLECTION = "oficiales"
@@ -63,24 +63,15 @@ class OficialRepository:
             "token_jtis": [],
             "creado_en": dt.datetime.now(dt.timezone.utc),
         }
-        try:
-            result = await self.collection.insert_one(doc)
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
-        doc["_id"] = result.inserted_id
-        return Oficial.from_doc(doc)
+        return Oficial.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:
-        doc = await self.collection.find_one({"_id": object_id(oficial_id, "oficial")})
-        if doc is None:
-            raise NotFound(f"No existe el oficial {oficial_id}.")
-        return Oficial.from_doc(doc)
+        query = {"_id": object_id(oficial_id, "oficial")}
+        return Oficial.from_doc(await find_or_raise(self.collection, query, f"No existe el oficial {oficial_id}."))
 
     async def get_by_numero(self, numero: int) -> Oficial:
-        doc = await self.collection.find_one({"numero": numero})
-        if doc is None:
-            raise NotFound(f"No existe un oficial con el número {numero}.", field="numero")
-        return Oficial.from_doc(doc)
+        message = f"No existe un oficial con el número {numero}."
+        return Oficial.from_doc(await find_or_raise(self.collection, {"numero": numero}, message, field="numero"))
 
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
         oid = object_id(oficial_id, "oficial")

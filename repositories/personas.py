@@ -11,7 +11,7 @@ from pymongo import ASCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from repositories.base import Page, contains, object_id, page_bounds, raise_conflict
+from repositories.base import Page, contains, find_or_raise, insert_unique, object_id, page_bounds, raise_conflict
 from repositories.errors import NotFound, StillReferenced
 from repositories.vehiculos import PENDING_FIELD, VehiculoRepository
 
@@ -59,23 +59,15 @@ class PersonaRepository:
             "n_vehiculos": 0,
             "creado_en": dt.datetime.now(dt.timezone.utc),
         }
-        try:
-            result = await self.collection.insert_one(doc)
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
-        doc["_id"] = result.inserted_id
-        return Persona.from_doc(doc)
+        return Persona.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:
-        doc = await self.collection.find_one({"_id": object_id(persona_id, "persona")})
-        if doc is None:
-            raise NotFound(f"No existe la persona {persona_id}.")
-        return Persona.from_doc(doc)
+        query = {"_id": object_id(persona_id, "persona")}
+        return Persona.from_doc(await find_or_raise(self.collection, query, f"No existe la persona {persona_id}."))
 
     async def get_by_email(self, correo: str) -> Persona:
-        doc = await self.collection.find_one({"correo": normalize_email(correo)})
-        if doc is None:
-            raise NotFound(f"No existe una persona con el correo {correo}.", field="correo")
+        message = f"No existe una persona con el correo {correo}."
+        doc = await find_or_raise(self.collection, {"correo": normalize_email(correo)}, message, field="correo")
         return Persona.from_doc(doc)
 
     async def update(self, persona_id: str, *, nombre: str, correo: str) -> Persona:

@@ -14,7 +14,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from repositories.base import Page, contains, object_id, page_bounds, raise_conflict
+from repositories.base import Page, contains, find_or_raise, object_id, page_bounds, raise_conflict
 from repositories.errors import MissingReference, NotFound, StillReferenced
 
 COLLECTION = "vehiculos"
@@ -115,10 +115,8 @@ class VehiculoRepository:
         return Vehiculo.from_doc(doc)
 
     async def get(self, vehiculo_id: str | ObjectId) -> Vehiculo:
-        doc = await self.collection.find_one({"_id": object_id(vehiculo_id, "vehículo")})
-        if doc is None:
-            raise NotFound(f"No existe el vehículo {vehiculo_id}.")
-        return Vehiculo.from_doc(doc)
+        query = {"_id": object_id(vehiculo_id, "vehículo")}
+        return Vehiculo.from_doc(await find_or_raise(self.collection, query, f"No existe el vehículo {vehiculo_id}."))
 
     async def update(
         self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str

@@ -10,15 +10,14 @@ interactive prompt. ``--dev-default`` (used by ``make run``) creates the develop
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import os
 import secrets
 import sys
 
-import _bootstrap  # noqa: F401  (puts the repository root on sys.path)
+from _bootstrap import run_command  # first: puts the repository root on sys.path
 
-from config import ConfigError, load_settings
+from config import load_settings
 from server import cli_database
 
 MIN_PASSWORD_LENGTH = 10
@@ -75,11 +74,7 @@ def main() -> int:
         args.username = args.username.strip().lower()
         if not args.username:
             parser.error("--username must not be empty")
-    try:
-        return asyncio.run(run(args))
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,11 @@ An unknown or inactive officer gives a message and exit status 1."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 
-import _bootstrap  # noqa: F401  (puts the repository root on sys.path)
+from _bootstrap import run_command  # first: puts the repository root on sys.path
 
-from config import ConfigError, load_settings
+from config import load_settings
 from repositories.errors import NotFound
 from server import cli_database
 from services.tokens import DEFAULT_DAYS, MAX_DAYS, TokenService
@@ -54,11 +53,7 @@ def main() -> int:
     parser.add_argument("--days", type=days, default=DEFAULT_DAYS, help=f"lifetime in days (default {DEFAULT_DAYS})")
     parser.add_argument("--label", default="", help="a label for the token, e.g. the device")
     args = parser.parse_args()
-    try:
-        return asyncio.run(run(args))
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Uses MONGODB_URI, or the embedded database of a running development server, or i
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import datetime as dt
 import random
@@ -18,12 +17,12 @@ import unicodedata
 from contextlib import ExitStack
 from typing import Any, Callable, Iterator
 
-import _bootstrap  # noqa: F401  (puts the repository root on sys.path)
+from _bootstrap import run_command  # first: puts the repository root on sys.path
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 from tqdm import tqdm
 
-from config import ConfigError, load_settings
+from config import load_settings
 from repositories.bulk import BulkLoader, NewInfraccion, NewOficial, NewPersona, NewVehiculo
 from server import cli_database
 
@@ -244,11 +243,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return asyncio.run(run(args))
-    except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
+    return run_command(lambda: run(args))
 
 
 if __name__ == "__main__":
