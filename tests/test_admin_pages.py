@@ -526,6 +526,7 @@ async def test_vehicle_list_search_and_paging(admin_client, repos, ana):
     assert "ZZXX99" in text(await admin_client.get("/admin/vehiculos/", params={"q": "zz-xx"}))
     found = await admin_client.get("/admin/vehiculos/", params={"q": "subaru"})
     assert "1 registro(s)" in text(found) and "AAAA00" not in text(found)
+    assert f'<a href="/admin/personas/{ana.id}">{ana.nombre}</a>' in found.text  # each row names its owner
 
 
 # -- oficiales ---------------------------------------------------------------------------------

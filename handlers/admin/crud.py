@@ -31,6 +31,7 @@ class Entity:
     to_form_data: Callable[[BaseHandler, Any], Awaitable[dict[str, Any]]] | None = None
     detail_context: Callable[[BaseHandler, Any], Awaitable[dict[str, Any]]] | None = None
     new_form_data: Callable[[BaseHandler], Awaitable[dict[str, Any]]] | None = None
+    list_context: Callable[[BaseHandler, Any], Awaitable[dict[str, Any]]] | None = None
     # The list where the records that block a delete are found (searched by the names it reports).
     references_path: str | None = None
 
@@ -104,7 +105,8 @@ class ListHandler(EntityHandler):
     async def get(self) -> None:
         q = self.get_query_argument("q", "").strip()[:100]
         page = await self.repository.search(q=q, page=self.page_argument(), per_page=PER_PAGE)
-        self.render(f"{self.entity.slug}/list.html", page=page, q=q)
+        context = await (self.entity.list_context or no_context)(self, page)
+        self.render(f"{self.entity.slug}/list.html", page=page, q=q, **context)
 
 
 class NewHandler(EntityHandler):

@@ -9,6 +9,7 @@ from handlers.admin.crud import Entity
 from handlers.base import BaseHandler
 from handlers.forms import SpanishForm, VehiculoForm
 from repositories.errors import MissingReference, NotFound
+from repositories.base import Page
 from repositories.vehiculos import Vehiculo
 
 
@@ -48,6 +49,10 @@ async def new_form_data(handler: BaseHandler) -> dict[str, Any]:
         return {}
 
 
+async def list_context(handler: BaseHandler, page: Page[Vehiculo]) -> dict[str, Any]:
+    return {"owners": await handler.repos.personas.get_many([v.persona_id for v in page.items])}
+
+
 async def detail_context(handler: BaseHandler, vehiculo: Vehiculo) -> dict[str, Any]:
     return {"propietario": await handler.repos.personas.get(vehiculo.persona_id)}
 
@@ -64,4 +69,5 @@ ENTITY = Entity(
     to_form_data=to_form_data,
     detail_context=detail_context,
     new_form_data=new_form_data,
+    list_context=list_context,
 )
