@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT_CHARACTERS = 12  # "aaaa…" or "changeme" repeated is long, not strong
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -117,6 +118,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     for name, value in (("COOKIE_SECRET", cookie_secret), ("JWT_SECRET", jwt_secret)):
         if len(value) < MIN_SECRET_LENGTH:
             raise ConfigError(f"{name} is missing or shorter than {MIN_SECRET_LENGTH} characters")
+        if production and len(set(value)) < MIN_SECRET_DISTINCT_CHARACTERS:
+            raise ConfigError(f"{name} is too repetitive to be a secret: generate one, e.g. with `openssl rand -base64 48`")
     if cookie_secret == jwt_secret:
         raise ConfigError("COOKIE_SECRET and JWT_SECRET must differ")
 

@@ -11,8 +11,8 @@ import pytest
 
 from config import MIN_SECRET_LENGTH, ConfigError, load_settings
 
-STRONG_COOKIE = "c" * MIN_SECRET_LENGTH
-STRONG_JWT = "j" * MIN_SECRET_LENGTH
+STRONG_COOKIE = "c0Ok1e-S3cret-abcdefghijklmnopqrstuv"[:MIN_SECRET_LENGTH]
+STRONG_JWT = "jWt-S3cret-0123456789-ABCDEFGHIJKLMNOP"[:MIN_SECRET_LENGTH]
 
 
 def production(tmp_path, **env: str) -> dict[str, str]:
@@ -51,6 +51,8 @@ def test_production_with_strong_secrets_starts(tmp_path):
         ({"COOKIE_SECRET": ""}, "COOKIE_SECRET"),
         ({"COOKIE_SECRET": "x" * (MIN_SECRET_LENGTH - 1)}, "COOKIE_SECRET"),
         ({"JWT_SECRET": "short"}, "JWT_SECRET"),
+        ({"COOKIE_SECRET": "changeme" * 5}, "COOKIE_SECRET is too repetitive"),
+        ({"JWT_SECRET": "j" * 64}, "JWT_SECRET is too repetitive"),
         ({"JWT_SECRET": STRONG_COOKIE}, "must differ"),
         ({"MONGODB_URI": None}, "MONGODB_URI"),
         ({"MONGODB_URI": ""}, "MONGODB_URI"),
