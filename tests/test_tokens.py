@@ -18,6 +18,8 @@ from tests.api_helpers import (
     sign,
     unsigned_token,
 )
+from services import tokens as tokens_module
+from services.tokens import Claims, InvalidToken, TokenService
 from tests.conftest import post_form
 
 
@@ -215,3 +217,19 @@ async def test_token_pages_need_an_administrator(client, repos):
     response = await post_form(client, f"/admin/oficiales/{oficial.id}/tokens", {"dias": "30"})
     assert response.status_code == 403
     assert await repos.tokens.list_for_officer(oficial.id) == []
+
+
+def test_a_verified_token_is_reused_but_still_expires(monkeypatch):
+    """Verified tokens are cached (a phone sends the same one every time); expiry still holds."""
+    service = TokenService("cache-test-secret-" + "0123456789abcdefghijklmnop")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    token = service.encode(numero=7, jti="abc", issued_at=now, expires_at=now + dt.timedelta(minutes=5))
+    assert service.decode(token) == Claims(numero=7, jti="abc")
+    assert service.decode(token) == Claims(numero=7, jti="abc")  # the cached verification
+    an_hour_later = now.timestamp() + 3600
+    monkeypatch.setattr(tokens_module.time, "time", lambda: an_hour_later)
+    with pytest.raises(InvalidToken, match="expiró"):
+        service.decode(token)
+    forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    with pytest.raises(InvalidToken):
+        service.decode(forged)
