@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime as dt
 import re
 import sys
 import uuid
@@ -25,6 +26,7 @@ from config import Settings  # noqa: E402
 from repositories import Repositories, prepare_database  # noqa: E402
 from server import make_app, mongo_client  # noqa: E402
 from services.devdb import EmbeddedDatabase  # noqa: E402
+from services.tokens import TokenService  # noqa: E402
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "una-clave-de-prueba-segura"
@@ -137,3 +139,15 @@ async def admin_client(client: httpx.AsyncClient, repos: Repositories) -> httpx.
     response = await post_form(client, "/admin/login", {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
     assert response.status_code == 302, response.text
     return client
+
+
+async def record_infraction(repos, *, numero: int, placa: str) -> None:
+    """What the API does: an officer with a live token records an infraction on a plate."""
+    issued = await TokenService(make_settings().jwt_secret).issue(repos, numero=numero)
+    await repos.infracciones.record(
+        numero_oficial=numero,
+        jti=issued.record.jti,
+        placa_patente=placa,
+        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
+        comentarios="Luz roja",
+    )

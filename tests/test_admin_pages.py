@@ -4,7 +4,6 @@ delete with every validation message and integrity refusal, plus the error pages
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import logging
 import re
@@ -18,7 +17,7 @@ from bson import ObjectId
 
 from handlers.base import BaseHandler
 from services.tokens import TokenService
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, xsrf_token
+from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, record_infraction, xsrf_token
 
 # -- reading pages -----------------------------------------------------------------------------
 
@@ -95,16 +94,6 @@ async def auto(repos, ana):
 async def oficial(repos):
     return await repos.oficiales.create(nombre="Juan Soto", numero=42)
 
-
-async def record_infraction(repos, *, numero: int, placa: str) -> None:
-    issued = await TokenService(make_settings().jwt_secret).issue(repos, numero=numero)
-    await repos.infracciones.record(
-        numero_oficial=numero,
-        jti=issued.record.jti,
-        placa_patente=placa,
-        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
-        comentarios="Luz roja",
-    )
 
 
 # -- authentication ----------------------------------------------------------------------------

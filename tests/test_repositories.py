@@ -10,19 +10,8 @@ from bson import ObjectId
 
 from repositories.errors import Conflict, MissingReference, NotFound, StillReferenced
 from services.tokens import TokenService
-from tests.conftest import make_settings
+from tests.conftest import make_settings, record_infraction
 
-
-async def record_infraction(repos, *, numero: int, placa: str) -> None:
-    """What the API does: an officer with a live token records an infraction on a plate."""
-    issued = await TokenService(make_settings().jwt_secret).issue(repos, numero=numero)
-    await repos.infracciones.record(
-        numero_oficial=numero,
-        jti=issued.record.jti,
-        placa_patente=placa,
-        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
-        comentarios="Luz roja",
-    )
 
 
 # -- personas ----------------------------------------------------------------------------------
