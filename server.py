@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import tornado.httpserver
 import tornado.httputil
@@ -26,7 +26,7 @@ from pymongo import AsyncMongoClient
 from config import ConfigError, Settings, load_settings
 from handlers import api
 from handlers.admin import dashboard, oficiales, personas, session, vehiculos
-from handlers.base import ApiNotFoundHandler, BaseHandler, NotFoundHandler
+from handlers.base import ApiHandler, ApiNotFoundHandler, BaseHandler, NotFoundHandler
 from handlers.metrics import MetricsHandler
 from repositories import Repositories, prepare_database
 from services.devdb import EmbeddedDatabase
@@ -161,17 +161,28 @@ def make_app(
         compress_response=True,
         **extra_settings,
     )
-    _refuse_handlers_without_auth_decision(app)
+    check_auth_decisions(app)
     return app
 
 
-def _refuse_handlers_without_auth_decision(app: tornado.web.Application) -> None:
-    """Every route must be one of ours (which are protected unless marked public) or a redirect."""
-    for rule in app.wildcard_router.rules + app.default_router.rules:
-        target = rule.target
-        if isinstance(target, type) and issubclass(target, tornado.web.RequestHandler):
-            if not issubclass(target, (BaseHandler, tornado.web.RedirectHandler, tornado.web.StaticFileHandler)):
-                raise RuntimeError(f"{target.__name__} does not inherit the authentication decision of BaseHandler")
+def check_auth_decisions(app: tornado.web.Application) -> None:
+    """Refuse to serve a route without an authentication decision: every handler must be one of
+    ours (admin login required unless ``public``) or a redirect, and a non-public API handler must
+    authenticate in its own ``prepare`` (ApiHandler's refuses every request)."""
+    for target in _handler_classes(app.default_router):
+        if not issubclass(target, (BaseHandler, tornado.web.RedirectHandler, tornado.web.StaticFileHandler)):
+            raise RuntimeError(f"{target.__name__} does not inherit the authentication decision of BaseHandler")
+        if issubclass(target, ApiHandler) and not target.public and target.prepare is ApiHandler.prepare:
+            raise RuntimeError(f"{target.__name__} is neither public nor authenticates its requests")
+
+
+def _handler_classes(router: Any) -> Iterator[type[tornado.web.RequestHandler]]:
+    """Every handler class routed by ``router``, including the routers nested in it (per host)."""
+    for rule in router.rules:
+        if isinstance(rule.target, type) and issubclass(rule.target, tornado.web.RequestHandler):
+            yield rule.target
+        elif hasattr(rule.target, "rules"):
+            yield from _handler_classes(rule.target)
 
 
 def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) -> AsyncMongoClient:
