@@ -17,8 +17,6 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from repositories import infracciones, oficiales, personas, tokens, vehiculos
-from repositories.personas import normalize_email
-from repositories.vehiculos import normalize_plate
 
 DEFAULT_BATCH = 1000
 T = TypeVar("T")
@@ -83,10 +81,7 @@ class BulkLoader:
 
     async def personas(self, rows: Iterable[NewPersona]) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.timezone.utc)
-        docs = [
-            {"_id": ObjectId(), "nombre": row.nombre.strip(), "correo": normalize_email(row.correo), "n_vehiculos": 0, "creado_en": now}
-            for row in rows
-        ]
+        docs = [{"_id": ObjectId(), **personas.new_document(nombre=row.nombre, correo=row.correo, now=now)} for row in rows]
         await self._insert(personas.COLLECTION, docs)
         return docs
 
@@ -95,12 +90,9 @@ class BulkLoader:
         docs = [
             {
                 "_id": ObjectId(),
-                "placa_patente": normalize_plate(row.placa_patente),
-                "marca": row.marca.strip(),
-                "color": row.color.strip(),
-                "persona_id": row.persona_id,
-                "n_infracciones": 0,
-                "creado_en": now,
+                **vehiculos.new_document(
+                    placa_patente=row.placa_patente, marca=row.marca, color=row.color, persona_id=row.persona_id, now=now
+                ),
             }
             for row in rows
         ]
@@ -113,15 +105,7 @@ class BulkLoader:
     async def oficiales(self, rows: Iterable[NewOficial]) -> list[dict[str, Any]]:
         now = dt.datetime.now(dt.timezone.utc)
         docs = [
-            {
-                "_id": ObjectId(),
-                "nombre": row.nombre.strip(),
-                "numero": row.numero,
-                "activo": row.activo,
-                "n_infracciones": 0,
-                "token_jtis": [],
-                "creado_en": now,
-            }
+            {"_id": ObjectId(), **oficiales.new_document(nombre=row.nombre, numero=row.numero, activo=row.activo, now=now)}
             for row in rows
         ]
         await self._insert(oficiales.COLLECTION, docs)
@@ -133,17 +117,14 @@ class BulkLoader:
         now = dt.datetime.now(dt.timezone.utc)
         for batch in _batches(rows, self._batch_size):
             docs = [
-                {
-                    "vehiculo_id": row.vehiculo["_id"],
-                    "placa_patente": row.vehiculo["placa_patente"],
-                    "persona_id": row.vehiculo["persona_id"],
-                    "vehiculo": {"marca": row.vehiculo["marca"], "color": row.vehiculo["color"]},
-                    "oficial_id": row.oficial["_id"],
-                    "oficial": {"numero": row.oficial["numero"], "nombre": row.oficial["nombre"]},
-                    "timestamp": row.timestamp,
-                    "comentarios": row.comentarios,
-                    "registrada_en": now,
-                }
+                infracciones.new_document(
+                    vehiculo=row.vehiculo,
+                    oficial=row.oficial,
+                    placa_patente=row.vehiculo["placa_patente"],
+                    timestamp=row.timestamp,
+                    comentarios=row.comentarios,
+                    now=now,
+                )
                 for row in batch
             ]
             await self._increment(oficiales.COLLECTION, "n_infracciones", (doc["oficial_id"] for doc in docs))

@@ -58,6 +58,30 @@ VALIDATOR = {
 }
 
 
+def new_document(
+    *,
+    vehiculo: dict[str, Any],
+    oficial: dict[str, Any],
+    placa_patente: str,
+    timestamp: dt.datetime,
+    comentarios: str,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """An infraction as stored, from its vehicle and officer documents: the one shape written by
+    record() and by the bulk loader. Owner, vehicle and officer are captured as they are now."""
+    return {
+        "vehiculo_id": vehiculo["_id"],
+        "placa_patente": placa_patente,
+        "persona_id": vehiculo["persona_id"],
+        "vehiculo": {"marca": vehiculo["marca"], "color": vehiculo["color"]},
+        "oficial_id": oficial["_id"],
+        "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
+        "timestamp": timestamp,
+        "comentarios": comentarios,
+        "registrada_en": now,
+    }
+
+
 class TokenNotLive(Exception):
     """The token's officer does not exist, is inactive, or no longer lists the token (revoked)."""
 
@@ -135,17 +159,14 @@ class InfraccionRepository:
             await self._give_back(oficial_id=oficial["_id"])
             raise NotFound(f"No existe un vehículo con la placa patente {placa_patente}.", field="placa_patente")
 
-        doc: dict[str, Any] = {
-            "vehiculo_id": vehiculo["_id"],
-            "placa_patente": placa_patente,
-            "persona_id": vehiculo["persona_id"],
-            "vehiculo": {"marca": vehiculo["marca"], "color": vehiculo["color"]},
-            "oficial_id": oficial["_id"],
-            "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
-            "timestamp": timestamp,
-            "comentarios": comentarios,
-            "registrada_en": dt.datetime.now(dt.timezone.utc),
-        }
+        doc = new_document(
+            vehiculo=vehiculo,
+            oficial=oficial,
+            placa_patente=placa_patente,
+            timestamp=timestamp,
+            comentarios=comentarios,
+            now=dt.datetime.now(dt.timezone.utc),
+        )
         if clave_idempotencia is not None:
             doc["clave_idempotencia"] = f"{oficial['_id']}:{clave_idempotencia}"
         try:

@@ -35,6 +35,18 @@ DUPLICATE_MESSAGES = {"numero": "Ya existe un oficial con ese número."}
 MAX_BADGE_NUMBER = 2**53  # survives JSON clients that read numbers as doubles
 
 
+def new_document(*, nombre: str, numero: int, activo: bool, now: dt.datetime) -> dict[str, Any]:
+    """A new officer as stored: the one shape written by create() and by the bulk loader."""
+    return {
+        "nombre": nombre.strip(),
+        "numero": numero,
+        "activo": activo,
+        "n_infracciones": 0,
+        "token_jtis": [],
+        "creado_en": now,
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Oficial:
     id: str
@@ -55,14 +67,7 @@ class OficialRepository:
         self._tokens = db["tokens"]
 
     async def create(self, *, nombre: str, numero: int, activo: bool = True) -> Oficial:
-        doc = {
-            "nombre": nombre.strip(),
-            "numero": numero,
-            "activo": activo,
-            "n_infracciones": 0,
-            "token_jtis": [],
-            "creado_en": dt.datetime.now(dt.timezone.utc),
-        }
+        doc = new_document(nombre=nombre, numero=numero, activo=activo, now=dt.datetime.now(dt.timezone.utc))
         return Oficial.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:

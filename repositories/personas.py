@@ -47,18 +47,18 @@ def normalize_email(correo: str) -> str:
     return correo.strip().lower()
 
 
+def new_document(*, nombre: str, correo: str, now: dt.datetime) -> dict[str, Any]:
+    """A new persona as stored: the one shape written by create() and by the bulk loader."""
+    return {"nombre": nombre.strip(), "correo": normalize_email(correo), "n_vehiculos": 0, "creado_en": now}
+
+
 class PersonaRepository:
     def __init__(self, db: AsyncDatabase) -> None:
         self.collection = db[COLLECTION]
         self._db = db
 
     async def create(self, *, nombre: str, correo: str) -> Persona:
-        doc = {
-            "nombre": nombre.strip(),
-            "correo": normalize_email(correo),
-            "n_vehiculos": 0,
-            "creado_en": dt.datetime.now(dt.timezone.utc),
-        }
+        doc = new_document(nombre=nombre, correo=correo, now=dt.datetime.now(dt.timezone.utc))
         return Persona.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:

@@ -54,6 +54,18 @@ def is_valid_plate(plate: str) -> bool:
     return bool(PLATE_PATTERN.match(plate))
 
 
+def new_document(*, placa_patente: str, marca: str, color: str, persona_id: ObjectId, now: dt.datetime) -> dict[str, Any]:
+    """A new vehicle as stored: the one shape written by create() and by the bulk loader."""
+    return {
+        "placa_patente": normalize_plate(placa_patente),
+        "marca": marca.strip(),
+        "color": color.strip(),
+        "persona_id": persona_id,
+        "n_infracciones": 0,
+        "creado_en": now,
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class Vehiculo:
     id: str
@@ -94,14 +106,9 @@ class VehiculoRepository:
 
     async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
         owner = object_id(persona_id, "persona")
-        doc = {
-            "placa_patente": normalize_plate(placa_patente),
-            "marca": marca.strip(),
-            "color": color.strip(),
-            "persona_id": owner,
-            "n_infracciones": 0,
-            "creado_en": dt.datetime.now(dt.timezone.utc),
-        }
+        doc = new_document(
+            placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=dt.datetime.now(dt.timezone.utc)
+        )
 
         async def write(session: AsyncClientSession) -> None:
             doc.pop("_id", None)  # a retried transaction inserts afresh
