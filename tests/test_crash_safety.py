@@ -60,9 +60,12 @@ def raw_request_head(world, body: bytes) -> bytes:
 
 
 def connection_refused(port: int) -> bool:
+    """True once the server no longer takes new connections. A connect that lands in the
+    listening socket's backlog just as the server closes it is reset rather than refused:
+    that connection is not served either."""
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    except ConnectionRefusedError:
+    except (ConnectionRefusedError, ConnectionResetError):
         return True
     return False
 
