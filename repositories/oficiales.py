@@ -81,11 +81,18 @@ class OficialRepository:
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
         oid = object_id(oficial_id, "oficial")
         current = await self.get(oid)
-        changes: dict[str, Any] = {"$set": {"nombre": nombre.strip(), "numero": numero, "activo": activo}}
+        fields = {"nombre": nombre.strip(), "numero": numero, "activo": activo}
         # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
         revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
-        if revoke:
-            changes["$set"]["token_jtis"] = []
+        return await self._set(oid, fields, revoke)
+
+    async def set_active(self, oficial_id: str, activo: bool) -> Oficial:
+        """Only the flag is written, so an edit of the name made meanwhile is not overwritten."""
+        oid = object_id(oficial_id, "oficial")
+        return await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")
+
+    async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Oficial:
+        changes = {"$set": {**fields, "token_jtis": []} if revoke else fields}
         try:
             doc = await self.collection.find_one_and_update(
                 {"_id": oid}, changes, return_document=ReturnDocument.AFTER
@@ -93,14 +100,10 @@ class OficialRepository:
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
         if doc is None:
-            raise NotFound(f"No existe el oficial {oficial_id}.")
+            raise NotFound(f"No existe el oficial {oid}.")
         if revoke:
             await self._mark_tokens_revoked(oid, revoke)
         return Oficial.from_doc(doc)
-
-    async def set_active(self, oficial_id: str, activo: bool) -> Oficial:
-        current = await self.get(oficial_id)
-        return await self.update(oficial_id, nombre=current.nombre, numero=current.numero, activo=activo)
 
     async def delete(self, oficial_id: str) -> None:
         """Delete an officer who never registered an infraction; its tokens die with it.
