@@ -78,6 +78,16 @@ async def commands_so_far(http: httpx.AsyncClient) -> float | None:
     return sum(float(v) for v in COMMANDS.findall(response.text))
 
 
+async def wakeup_cpu_ms(idle_seconds: float = 0.01, n: int = 200) -> float:
+    """CPU this machine charges a process for one wake-up after idling (an asyncio sleep). On a
+    virtual machine it grows with the idle time, and a server waiting on a slow database pays it
+    on every round trip, so it is the calibration for CPU per request."""
+    start = time.process_time()
+    for _ in range(n):
+        await asyncio.sleep(idle_seconds)
+    return round((time.process_time() - start) * 1000 / n, 3)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
@@ -356,6 +366,7 @@ def table(results: dict[str, Any]) -> str:
             f"{name:<20}{r['requests_per_second']:>8}{lat['p50']:>9}{lat['p95']:>9}{lat['p99']:>9}"
             f"{r['server_cpu_ms_per_request']:>12}{r['server_cpu_ms_per_request_sequential']:>8}{r['target_cpu_ms_per_request']:>8}{str(r['mongodb_commands_per_request']):>9}"
         )
+    lines.append(f"one wake-up after 10 ms idle costs {results['machine']['wakeup_cpu_ms_after_10ms_idle']} ms CPU here")
     scaling = ", ".join(f"{p['infracciones']:,}: {p['p50_ms']:.2f} ms" for p in results["report_scaling"])
     lines.append(f"generar_informe p50 by collection size: {scaling} (ratio {results['scaling_ratio']}, "
                  f"{'flat' if results['scaling_flat'] else 'NOT flat'}: limit 1.5x)")
@@ -367,6 +378,7 @@ async def main(args: argparse.Namespace) -> int:
     database = EmbeddedDatabase(":memory:", log_path=workdir / "secantus.log")
     print(f"starting SecantusDB and seeding ({workdir})", flush=True)
     await asyncio.to_thread(database.start)
+    wakeup_ms = await wakeup_cpu_ms()
     client = mongo_client(database.uri)
     server = None
     try:
@@ -407,7 +419,8 @@ async def main(args: argparse.Namespace) -> int:
         ratio = round(scaling[-1]["p50_ms"] / scaling[0]["p50_ms"], 2)
         results = {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                        "wakeup_cpu_ms_after_10ms_idle": wakeup_ms},
             "concurrency": args.concurrency,
             "seconds_per_endpoint": args.seconds,
             "server_processes": 1,
