@@ -103,6 +103,26 @@ async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[Runnin
         await server.close_all_connections()
 
 
+@contextlib.asynccontextmanager
+async def client_meeting_fail_point(
+    mongo_uri: str, appname: str, *, listeners: tuple[Any, ...] = (), **data: Any
+) -> AsyncIterator[Any]:
+    """A MongoDB client of its own, named ``appname`` and reporting to ``listeners``, whose next
+    command listed in ``failCommands`` meets the ``failCommand`` fail point with ``data``; other
+    clients are not affected. The fail point is lifted and both clients closed on exit."""
+    client = mongo_client(mongo_uri, appname=appname, event_listeners=list(listeners))
+    admin = mongo_client(mongo_uri)
+    try:
+        await admin.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1}, data={"appName": appname, **data}
+        )
+        yield client
+    finally:
+        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        await admin.close()
+        await client.close()
+
+
 @pytest.fixture
 async def running_app(repos: Repositories, settings: Settings) -> AsyncIterator[RunningApp]:
     async with serve(settings, repos) as running:

@@ -9,7 +9,7 @@ import pytest
 from repositories import Repositories
 from server import mongo_client
 from tests.api_helpers import World, check_contract, closed_port, jti_of, make_world
-from tests.conftest import make_settings, serve
+from tests.conftest import client_meeting_fail_point, make_settings, serve
 
 
 @pytest.fixture
@@ -151,22 +151,13 @@ async def test_rate_limit_is_429_with_retry_after(repos, world):
 async def test_unexpected_database_error_is_a_generic_500(mongo_uri, db, world, caplog):
     # The database fails the report's query with an error the API does not expect. The fail point
     # only affects this test's client (matched by its application name).
-    app_client = mongo_client(mongo_uri, appname="informe-500")
-    admin = mongo_client(mongo_uri)
-    try:
+    unexpected_error = {"failCommands": ["aggregate"], "errorCode": 8}
+    async with client_meeting_fail_point(mongo_uri, "informe-500", **unexpected_error) as app_client:
         async with serve(make_settings(), Repositories.over(app_client[db.name])) as app:
             async with httpx.AsyncClient(base_url=app.url) as http:
-                await admin.admin.command(
-                    "configureFailPoint", "failCommand", mode={"times": 1},
-                    data={"failCommands": ["aggregate"], "errorCode": 8, "appName": "informe-500"},
-                )
                 with caplog.at_level("ERROR", logger="transito.http"):
                     response = await informe(http, email="ana.perez@example.cl")
                 after = await informe(http, email="ana.perez@example.cl")
-    finally:
-        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
-        await admin.close()
-        await app_client.close()
     assert response.status_code == 500
     problem = check_contract(response)
     assert problem["detail"] == f"Ocurrió un error inesperado. Informe el identificador {problem['request_id']} al soporte."

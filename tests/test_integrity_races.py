@@ -9,12 +9,12 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
-from pymongo import monitoring
 
 from repositories import Repositories
 from repositories.errors import Conflict, MissingReference, StillReferenced
-from server import mongo_client
 from services.tokens import TokenService
+from tests.conftest import client_meeting_fail_point
+from tests.test_efficiency import Recorder
 
 ROUNDS = 30
 
@@ -134,13 +134,8 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     issued = await TokenService("j" * 48).issue(repos, numero=9191)
     jti = TokenService("j" * 48).decode(issued.token).jti
 
-    slow_client = mongo_client(mongo_uri, appname="slow-insert")
-    admin = mongo_client(mongo_uri)
-    try:
-        await admin.admin.command(
-            "configureFailPoint", "failCommand", mode={"times": 1},
-            data={"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 800, "appName": "slow-insert"},
-        )
+    hold_insert = {"failCommands": ["insert"], "blockConnection": True, "blockTimeMS": 800}
+    async with client_meeting_fail_point(mongo_uri, "slow-insert", **hold_insert) as slow_client:
         slow = Repositories.over(slow_client[repos.db.name])
         recording = asyncio.create_task(
             slow.infracciones.record(
@@ -156,10 +151,6 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
         with pytest.raises(StillReferenced, match="Intente nuevamente"):
             await repos.personas.delete(ana.id)
         infraccion, created = await recording
-    finally:
-        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
-        await admin.close()
-        await slow_client.close()
     assert created
     doc = await repos.db["infracciones"].find_one({"_id": ObjectId(infraccion.id)})
     assert doc["persona_id"] == ObjectId(ana.id)
@@ -178,46 +169,22 @@ async def test_former_owner_without_infractions_in_flight_can_be_deleted(repos):
     await assert_integrity(repos)
 
 
-class _FindAndModifyStarted(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.seen = False
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        self.seen = self.seen or event.command_name == "findAndModify"
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 async def test_deactivating_an_officer_keeps_a_rename_saved_meanwhile(repos, mongo_uri):
     """The activation button must write only the flag: an edit of the name that lands while the
     deactivation is on its way is kept, and the deactivation still revokes the tokens."""
     oficial = await repos.oficiales.create(nombre="Nombre Antiguo", numero=7373)
     await TokenService("j" * 48).issue(repos, numero=7373)
-    write_started = _FindAndModifyStarted()
-    slow_client = mongo_client(mongo_uri, appname="slow-activation", event_listeners=[write_started])
-    admin = mongo_client(mongo_uri)
-    try:
-        await admin.admin.command(
-            "configureFailPoint", "failCommand", mode={"times": 1},
-            data={"failCommands": ["findAndModify"], "blockConnection": True, "blockTimeMS": 800,
-                  "appName": "slow-activation"},
-        )
+    sent = Recorder()
+    hold_write = {"failCommands": ["findAndModify"], "blockConnection": True, "blockTimeMS": 800}
+    async with client_meeting_fail_point(mongo_uri, "slow-activation", listeners=(sent,), **hold_write) as slow_client:
         slow = Repositories.over(slow_client[repos.db.name])
         deactivating = asyncio.create_task(slow.oficiales.set_active(oficial.id, False))
         deadline = asyncio.get_running_loop().time() + 5
-        while not write_started.seen:  # the deactivation's write is on its way, held up
+        while "findAndModify" not in sent.names():  # the deactivation's write is on its way, held up
             assert asyncio.get_running_loop().time() < deadline, "the deactivation never wrote"
             await asyncio.sleep(0.01)
         await repos.oficiales.update(oficial.id, nombre="Nombre Nuevo", numero=7373, activo=True)
         await deactivating
-    finally:
-        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
-        await admin.close()
-        await slow_client.close()
     final = await repos.oficiales.get(oficial.id)
     assert (final.nombre, final.activo) == ("Nombre Nuevo", False)
     assert (await repos.oficiales.collection.find_one({"numero": 7373}))["token_jtis"] == []
