@@ -32,15 +32,14 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+from repositories import Repositories, prepare_database
+from repositories.bulk import BulkLoader
+from services.database import mongo_client
+from services.demo_data import DemoData, seed
+from services.devdb import EmbeddedDatabase
+from services.tokens import TokenService
 
-from repositories import Repositories, prepare_database  # noqa: E402
-from repositories.bulk import BulkLoader  # noqa: E402
-from seed_demo import DemoData, seed  # noqa: E402
-from server import mongo_client  # noqa: E402
-from services.devdb import EmbeddedDatabase  # noqa: E402
-from services.tokens import TokenService  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RESULTS = ROOT / "bench" / "results"
 JWT_SECRET = "bench-" + "j" * 48

@@ -1,6 +1,6 @@
-"""Base handlers: ``BaseHandler`` for the HTML admin (login cookie, flash messages, error pages)
-and ``ApiHandler`` for JSON (RFC 9457 problem details). This module is the one place that maps
-domain and database errors to HTTP status codes.
+"""``BaseHandler``, the root of every handler: security headers, the admin's login cookie, flash
+messages and HTML error pages. This module is the one place that maps domain and database errors
+to HTTP status codes (``status_for``); ``handlers/api/base.py`` renders the same errors as JSON.
 
 Every handler requires an authenticated administrator unless its class sets ``public = True``."""
 
@@ -16,9 +16,18 @@ import tornado.web
 from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from config import Settings
+from domain.clock import Clock
+from domain.errors import (
+    Conflict,
+    CredentialNotLive,
+    DomainError,
+    InvalidValue,
+    MissingReference,
+    NotFound,
+    StillReferenced,
+)
 from repositories import Repositories
 from repositories.admins import Admin
-from repositories.errors import Conflict, DomainError, MissingReference, NotFound, StillReferenced
 from services.metrics import Metrics
 from services.throttle import Throttle
 from services.tokens import TokenService
@@ -36,6 +45,8 @@ CONTENT_SECURITY_POLICY = (
 )
 
 DOMAIN_STATUS: dict[type[DomainError], int] = {
+    InvalidValue: 400,
+    CredentialNotLive: 401,
     NotFound: 404,
     Conflict: 409,
     StillReferenced: 409,
@@ -101,6 +112,10 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def token_service(self) -> TokenService:
         return self.application.settings["token_service"]
+
+    @property
+    def clock(self) -> Clock:
+        return self.repos.clock
 
     @property
     def metrics(self) -> Metrics:
@@ -257,73 +272,3 @@ class NotFoundHandler(PublicHandler):
     async def prepare(self) -> None:
         await super().prepare()  # a logged-in admin keeps the navigation on the 404 page
         raise tornado.web.HTTPError(404)
-
-
-class ApiError(tornado.web.HTTPError):
-    """An API refusal with a Spanish detail, optional field errors and extra headers."""
-
-    def __init__(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
-        super().__init__(status, reason=STATUS_TITLES.get(status))
-        self.detail = detail
-        self.errors = errors
-        self.headers = headers or {}
-
-
-class ApiHandler(BaseHandler):
-    """JSON endpoints. They never redirect and never read the admin cookie; authentication, when
-    required, is a bearer token. Errors are ``application/problem+json``."""
-
-    def check_xsrf_cookie(self) -> None:
-        """Bearer-token and public endpoints carry no ambient credentials, so XSRF does not apply."""
-
-    async def prepare(self) -> None:
-        if not self.public:
-            raise NotImplementedError(f"{type(self).__name__} must authenticate its requests itself")
-
-    def set_default_headers(self) -> None:
-        super().set_default_headers()
-        self.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-
-    def write_json(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
-
-    def problem(self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
-        """Finish the request with an RFC 9457 problem document."""
-        self.clear_header("Content-Type")
-        self.set_status(status)
-        for name, value in (headers or {}).items():
-            self.set_header(name, value)
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": STATUS_TITLES.get(status, self._reason),
-            "status": status,
-            "detail": detail,
-            "request_id": self.request_id,
-        }
-        if errors:
-            body["errors"] = errors
-        self.set_header("Content-Type", "application/problem+json; charset=UTF-8")
-        self.finish(json.dumps(body, ensure_ascii=False, separators=(",", ":")))
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc_info = kwargs.get("exc_info")
-        error = exc_info[1] if exc_info else None
-        if isinstance(error, ApiError):
-            self.problem(status_code, error.detail, errors=error.errors, headers=error.headers)
-            return
-        errors = None
-        if isinstance(error, DomainError) and error.field:
-            errors = [{"campo": error.field, "mensaje": error.message}]
-        self.problem(status_code, self.error_detail(status_code, exc_info), errors=errors)
-
-
-class ApiNotFoundHandler(ApiHandler):
-    """Unknown ``/api/...`` path: JSON 404, never an HTML page."""
-
-    public = True
-
-    async def prepare(self) -> None:
-        self.problem(404, f"No existe el recurso {self.request.path} en la API.")
-

@@ -4,18 +4,15 @@ Built-in messages come in Spanish through WTForms' own translations (``Meta.loca
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import tornado.web
 from wtforms import BooleanField, EmailField, Form, IntegerField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from repositories.oficiales import MAX_BADGE_NUMBER
-from repositories.vehiculos import is_valid_plate, normalize_plate
+from domain import rules
+from domain.errors import InvalidValue
 from services.tokens import DEFAULT_DAYS, MAX_DAYS
-
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class TornadoFormData(dict):
@@ -40,33 +37,41 @@ class SpanishForm(Form):
 
 
 def plain_text(form: Form, field: Any) -> None:
-    """Refuse control characters (NUL and friends) in one-line text fields."""
-    if field.data and _CONTROL_CHARACTERS.search(field.data):
-        raise ValidationError("No puede contener caracteres de control.")
+    """Refuse control characters (NUL and friends) in text fields."""
+    if field.data and rules.has_control_characters(field.data):
+        raise ValidationError(rules.CONTROL_MESSAGE)
+
+
+def plate(form: Form, field: Any) -> None:
+    if field.data and not rules.is_valid_plate(field.data):
+        raise ValidationError(rules.PLATE_MESSAGE)
+
+
+def email(form: Form, field: Any) -> None:
+    """The rule the repositories apply; the field keeps what the user typed (they store the normal form)."""
+    if field.data:
+        try:
+            rules.normalize_email(field.data)
+        except InvalidValue as error:
+            raise ValidationError(error.message) from None
 
 
 def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
-def plate(form: Form, field: Any) -> None:
-    if field.data and not is_valid_plate(field.data):
-        raise ValidationError("La placa patente debe tener entre 5 y 8 letras o números (sin contar espacios ni guiones).")
-
-
 def _normalize_plate(value: Any) -> Any:
-    return normalize_plate(value) if isinstance(value, str) else value
+    return rules.normalize_plate(value) if isinstance(value, str) else value
 
 
-REQUIRED = InputRequired(message="Este campo es obligatorio.")
+REQUIRED = InputRequired(message=rules.REQUIRED_MESSAGE)
 # Text fields are stripped by their filters: only blanks ("   ", " - " for a plate) is still empty.
-REQUIRED_TEXT = DataRequired(message="Este campo es obligatorio.")
-EMAIL = Email(message="Ingrese un correo electrónico válido, por ejemplo nombre@dominio.cl.")
+REQUIRED_TEXT = DataRequired(message=rules.REQUIRED_MESSAGE)
 
 
 class PersonaForm(SpanishForm):
-    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=120), plain_text], filters=[_strip])
-    correo = EmailField("Correo electrónico", [REQUIRED_TEXT, Length(max=254), EMAIL], filters=[_strip])
+    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=rules.NOMBRE_MAX), plain_text], filters=[_strip])
+    correo = EmailField("Correo electrónico", [REQUIRED_TEXT, Length(max=rules.CORREO_MAX), email], filters=[_strip])
 
 
 class VehiculoForm(SpanishForm):
@@ -74,19 +79,19 @@ class VehiculoForm(SpanishForm):
         "Placa patente", [REQUIRED_TEXT, plain_text, plate], filters=[_normalize_plate],
         description="Letras y números; se guarda en mayúsculas sin espacios ni guiones (ej. BBCD12).",
     )
-    marca = StringField("Marca", [REQUIRED_TEXT, Length(max=60), plain_text], filters=[_strip])
-    color = StringField("Color", [REQUIRED_TEXT, Length(max=40), plain_text], filters=[_strip])
+    marca = StringField("Marca", [REQUIRED_TEXT, Length(max=rules.MARCA_MAX), plain_text], filters=[_strip])
+    color = StringField("Color", [REQUIRED_TEXT, Length(max=rules.COLOR_MAX), plain_text], filters=[_strip])
     propietario = EmailField(
-        "Correo del propietario", [REQUIRED_TEXT, Length(max=254), EMAIL], filters=[_strip],
+        "Correo del propietario", [REQUIRED_TEXT, Length(max=rules.CORREO_MAX), email], filters=[_strip],
         description="El correo electrónico de una persona ya registrada.",
     )
 
 
 class OficialForm(SpanishForm):
-    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=120), plain_text], filters=[_strip])
+    nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=rules.NOMBRE_MAX), plain_text], filters=[_strip])
     numero = IntegerField(
         "Número identificatorio",
-        [REQUIRED, NumberRange(min=1, max=MAX_BADGE_NUMBER, message="Debe ser un número entero positivo.")],
+        [REQUIRED, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)],
     )
     activo = BooleanField("Activo", default=True)
 
@@ -102,4 +107,6 @@ class TokenForm(SpanishForm):
         [REQUIRED, NumberRange(min=1, max=MAX_DAYS, message=f"Entre 1 y {MAX_DAYS} días.")],
         default=DEFAULT_DAYS,
     )
-    etiqueta = StringField("Etiqueta (por ejemplo, el dispositivo)", [Length(max=80), plain_text], filters=[_strip])
+    etiqueta = StringField(
+        "Etiqueta (por ejemplo, el dispositivo)", [Length(max=rules.ETIQUETA_MAX), plain_text], filters=[_strip]
+    )

@@ -1,5 +1,7 @@
-"""Repositories: the only code that talks to MongoDB. ``Repositories`` bundles one of each over a
-database; ``prepare_database`` creates collections, validators and indexes, idempotently."""
+"""Repositories: the only code that talks to MongoDB, one module per collection. ``Repositories``
+assembles one of each over a database, handing each the siblings whose invariants its writes must
+keep (the wiring is all in ``Repositories.over``); ``prepare_database`` creates collections,
+validators and indexes, idempotently."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import logging
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from domain.clock import SYSTEM_CLOCK, Clock
 from repositories import admins, infracciones, oficiales, personas, tokens, vehiculos
 from repositories.admins import AdminRepository
 from repositories.infracciones import InfraccionRepository
@@ -24,6 +27,7 @@ _MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins)
 @dataclasses.dataclass(frozen=True)
 class Repositories:
     db: AsyncDatabase
+    clock: Clock
     personas: PersonaRepository
     vehiculos: VehiculoRepository
     oficiales: OficialRepository
@@ -32,15 +36,26 @@ class Repositories:
     admins: AdminRepository
 
     @classmethod
-    def over(cls, db: AsyncDatabase) -> Repositories:
+    def over(cls, db: AsyncDatabase, *, clock: Clock = SYSTEM_CLOCK) -> Repositories:
+        personas = PersonaRepository(db, clock)
+        vehiculos = VehiculoRepository(db, clock, personas=personas)  # a vehicle's owner counts it
+        oficiales = OficialRepository(db, clock)
+        tokens = TokenRepository(db, clock, oficiales=oficiales)  # a token is live on its officer
+        # Recording counts the infraction on its officer and vehicle; the report starts at the persona.
+        infracciones = InfraccionRepository(db, clock, oficiales=oficiales, vehiculos=vehiculos, personas=personas)
+        # The other direction: what a delete or a transfer must look at before it writes.
+        personas.connect(vehiculos=vehiculos, infracciones=infracciones)
+        vehiculos.connect(infracciones=infracciones)
+        oficiales.connect(tokens=tokens)
         return cls(
             db=db,
-            personas=PersonaRepository(db),
-            vehiculos=VehiculoRepository(db),
-            oficiales=OficialRepository(db),
-            infracciones=InfraccionRepository(db),
-            tokens=TokenRepository(db),
-            admins=AdminRepository(db),
+            clock=clock,
+            personas=personas,
+            vehiculos=vehiculos,
+            oficiales=oficiales,
+            infracciones=infracciones,
+            tokens=tokens,
+            admins=AdminRepository(db, clock),
         )
 
     async def ping(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -13,6 +12,8 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from domain import rules
+from domain.clock import Clock
 from repositories.base import find_or_raise, object_id
 
 COLLECTION = "admins"
@@ -44,14 +45,14 @@ class Admin:
 
 
 class AdminRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock) -> None:
         self.collection = db[COLLECTION]
+        self._clock = clock
 
     async def set_password(self, *, username: str, password: str) -> tuple[Admin, bool]:
         """Create the admin, or reset its password (which also ends its open sessions).
         Returns the admin and whether it was created."""
-        now = dt.datetime.now(dt.timezone.utc)
-        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # BSON keeps milliseconds
+        now = rules.to_millisecond(self._clock.now())  # compared with what MongoDB gives back
         result = await self.collection.find_one_and_update(
             {"username": username.strip().lower()},
             {

@@ -1,21 +1,23 @@
-"""Helpers shared by the repositories: id parsing, paging, search and duplicate-key mapping."""
+"""Helpers shared by the repositories: id parsing, transactions, paging, search and duplicate-key
+mapping."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import re
-from typing import Any, Generic, TypeVar
+from typing import Any, Awaitable, Callable, Generic, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from repositories.errors import Conflict, NotFound
+from domain.errors import Conflict, NotFound
 
 T = TypeVar("T")
-DUPLICATE_KEY = 11000
 
 
 def object_id(value: str | ObjectId, entity: str) -> ObjectId:
@@ -26,6 +28,13 @@ def object_id(value: str | ObjectId, entity: str) -> ObjectId:
         return ObjectId(value)
     except (InvalidId, TypeError):
         raise NotFound(f"No existe {entity} con id {value!r}.") from None
+
+
+async def in_transaction(db: AsyncDatabase, write: Callable[[AsyncClientSession], Awaitable[T]]) -> T:
+    """Run ``write(session)`` in a multi-document transaction, retried by the driver on transient
+    errors (so ``write`` must be safe to run again from the start)."""
+    async with db.client.start_session() as session:
+        return await session.with_transaction(write)
 
 
 def contains(text: str) -> dict[str, Any]:

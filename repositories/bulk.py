@@ -1,6 +1,7 @@
 """Bulk loading for demo and benchmark data: ``insert_many`` in batches, writing documents of the
-same shape as the repositories write one at a time, and keeping the reference counters
-(``personas.n_vehiculos``, ``vehiculos.n_infracciones``, ``oficiales.n_infracciones``) exact.
+same shape as the repositories write one at a time (each module's ``new_document``), and keeping
+the reference counters exact with each module's own counter updates (``vehicles_added``,
+``infractions_added``).
 
 Counters are incremented before the documents that they count are inserted, as the repositories
 do: an interrupted load leaves counters high (a delete refused), never low (a dangling reference)."""
@@ -15,6 +16,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+
+from domain.clock import SYSTEM_CLOCK, Clock
 
 from repositories import infracciones, oficiales, personas, tokens, vehiculos
 
@@ -69,8 +72,11 @@ def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
 
 
 class BulkLoader:
-    def __init__(self, db: AsyncDatabase, *, batch_size: int = DEFAULT_BATCH, progress: Progress | None = None) -> None:
+    def __init__(
+        self, db: AsyncDatabase, *, batch_size: int = DEFAULT_BATCH, progress: Progress | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._db = db
+        self._clock = clock
         self._batch_size = batch_size
         self._progress = progress or (lambda n: None)
 
@@ -80,13 +86,13 @@ class BulkLoader:
             await self._db[name].delete_many({})
 
     async def personas(self, rows: Iterable[NewPersona]) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self._clock.now()
         docs = [{"_id": ObjectId(), **personas.new_document(nombre=row.nombre, correo=row.correo, now=now)} for row in rows]
         await self._insert(personas.COLLECTION, docs)
         return docs
 
     async def vehiculos(self, rows: Iterable[NewVehiculo]) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self._clock.now()
         docs = [
             {
                 "_id": ObjectId(),
@@ -97,13 +103,13 @@ class BulkLoader:
             for row in rows
         ]
         for batch in _batches(docs, self._batch_size):
-            await self._increment(personas.COLLECTION, "n_vehiculos", (doc["persona_id"] for doc in batch))
+            await self._count(personas.COLLECTION, personas.vehicles_added, (doc["persona_id"] for doc in batch))
             await self._db[vehiculos.COLLECTION].insert_many(batch)
             self._progress(len(batch))
         return docs
 
     async def oficiales(self, rows: Iterable[NewOficial]) -> list[dict[str, Any]]:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self._clock.now()
         docs = [
             {"_id": ObjectId(), **oficiales.new_document(nombre=row.nombre, numero=row.numero, activo=row.activo, now=now)}
             for row in rows
@@ -114,7 +120,7 @@ class BulkLoader:
     async def infracciones(self, rows: Iterable[NewInfraccion]) -> int:
         """Insert infractions shaped as ``InfraccionRepository.record`` writes them; returns how many."""
         count = 0
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self._clock.now()
         for batch in _batches(rows, self._batch_size):
             docs = [
                 infracciones.new_document(
@@ -127,8 +133,8 @@ class BulkLoader:
                 )
                 for row in batch
             ]
-            await self._increment(oficiales.COLLECTION, "n_infracciones", (doc["oficial_id"] for doc in docs))
-            await self._increment(vehiculos.COLLECTION, "n_infracciones", (doc["vehiculo_id"] for doc in docs))
+            await self._count(oficiales.COLLECTION, oficiales.infractions_added, (doc["oficial_id"] for doc in docs))
+            await self._count(vehiculos.COLLECTION, vehiculos.infractions_added, (doc["vehiculo_id"] for doc in docs))
             await self._db[infracciones.COLLECTION].insert_many(docs)
             self._progress(len(docs))
             count += len(docs)
@@ -139,9 +145,10 @@ class BulkLoader:
             await self._db[collection].insert_many(batch)
             self._progress(len(batch))
 
-    async def _increment(self, collection: str, field: str, ids: Iterable[ObjectId]) -> None:
+    async def _count(
+        self, collection: str, updates: Callable[[collections.Counter[ObjectId]], list[UpdateOne]], ids: Iterable[ObjectId]
+    ) -> None:
+        """Increment a counter before the documents it counts are inserted (as the repositories do)."""
         counts = collections.Counter(ids)
         if counts:
-            await self._db[collection].bulk_write(
-                [UpdateOne({"_id": oid}, {"$inc": {field: n}}) for oid, n in counts.items()], ordered=False
-            )
+            await self._db[collection].bulk_write(updates(counts), ordered=False)

@@ -1,9 +1,10 @@
 """The ``infracciones`` collection: legal records, written once and never deleted.
 
 Recording one takes three commands and no transaction:
-1. the officer's document is matched on (número, active, live token ``jti``) and its
-   ``n_infracciones`` incremented: the token check and the officer's delete guard in one write;
-2. the vehicle is matched on its plate and its ``n_infracciones`` incremented (delete guard);
+1. ``OficialRepository.count_infraction``: the officer is matched on (número, active, live token
+   ``jti``) and its counter incremented: the token check and the officer's delete guard in one write;
+2. ``VehiculoRepository.count_infraction``: the vehicle is matched on its plate and its counter
+   incremented (its delete guard);
 3. the infraction is inserted with write concern majority (set on the client).
 A counter is only given back when the insert certainly did not happen, so counters can run high
 (refusing a delete that would have been safe) but never low (allowing a dangling reference)."""
@@ -16,11 +17,17 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from domain import rules
+from domain.clock import Clock
+from domain.errors import Conflict, CredentialNotLive, NotFound
 from repositories.base import duplicate_field
-from repositories.errors import Conflict, NotFound
+from repositories.oficiales import OficialRepository
+from repositories.personas import PersonaRepository
+from repositories.vehiculos import VehiculoRepository
 
 COLLECTION = "infracciones"
 INDEXES = [
@@ -47,11 +54,11 @@ VALIDATOR = {
         ],
         "properties": {
             "vehiculo_id": {"bsonType": "objectId"},
-            "placa_patente": {"bsonType": "string", "pattern": "^[A-Z0-9]{5,8}$"},
+            "placa_patente": {"bsonType": "string", "pattern": rules.PLATE_PATTERN},
             "persona_id": {"bsonType": "objectId"},
             "oficial_id": {"bsonType": "objectId"},
             "timestamp": {"bsonType": "date"},
-            "comentarios": {"bsonType": "string", "maxLength": 2000},
+            "comentarios": {"bsonType": "string", "maxLength": rules.COMENTARIOS_MAX},
             "registrada_en": {"bsonType": "date"},
         },
     }
@@ -80,10 +87,6 @@ def new_document(
         "comentarios": comentarios,
         "registrada_en": now,
     }
-
-
-class TokenNotLive(Exception):
-    """The token's officer does not exist, is inactive, or no longer lists the token (revoked)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,11 +127,15 @@ class Report:
 
 
 class InfraccionRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(
+        self, db: AsyncDatabase, clock: Clock, *, oficiales: OficialRepository, vehiculos: VehiculoRepository,
+        personas: PersonaRepository,
+    ) -> None:
         self.collection = db[COLLECTION]
-        self._oficiales = db["oficiales"]
-        self._vehiculos = db["vehiculos"]
-        self._personas = db["personas"]
+        self._clock = clock
+        self._oficiales = oficiales
+        self._vehiculos = vehiculos
+        self._personas = personas
 
     async def record(
         self,
@@ -141,22 +148,13 @@ class InfraccionRepository:
         clave_idempotencia: str | None = None,
     ) -> tuple[Infraccion, bool]:
         """Record an infraction; returns it and whether it was created (False: a retry of one
-        already recorded). Raises TokenNotLive, NotFound (plate) or Conflict (key reused)."""
-        oficial = await self._oficiales.find_one_and_update(
-            {"numero": numero_oficial, "activo": True, "token_jtis": jti},
-            {"$inc": {"n_infracciones": 1}},
-            projection={"numero": 1, "nombre": 1},
-            hint="numero_unique",  # a planner may otherwise scan: the other two fields are not indexed
-        )
+        already recorded). Raises CredentialNotLive, NotFound (plate) or Conflict (key reused)."""
+        oficial = await self._oficiales.count_infraction(numero=numero_oficial, jti=jti)
         if oficial is None:
-            raise TokenNotLive()
-        vehiculo = await self._vehiculos.find_one_and_update(
-            {"placa_patente": placa_patente},
-            {"$inc": {"n_infracciones": 1}},
-            projection={"marca": 1, "color": 1, "persona_id": 1},
-        )
+            raise CredentialNotLive()
+        vehiculo = await self._vehiculos.count_infraction(placa_patente)
         if vehiculo is None:
-            await self._give_back(oficial_id=oficial["_id"])
+            await self._oficiales.give_back_infraction(oficial["_id"])
             raise NotFound(f"No existe un vehículo con la placa patente {placa_patente}.", field="placa_patente")
 
         doc = new_document(
@@ -165,7 +163,7 @@ class InfraccionRepository:
             placa_patente=placa_patente,
             timestamp=timestamp,
             comentarios=comentarios,
-            now=dt.datetime.now(dt.timezone.utc),
+            now=rules.to_millisecond(self._clock.now()),
         )
         if clave_idempotencia is not None:
             doc["clave_idempotencia"] = f"{oficial['_id']}:{clave_idempotencia}"
@@ -177,10 +175,9 @@ class InfraccionRepository:
             return await self._original(error, doc), False
         return Infraccion.from_doc(doc), True
 
-    async def _give_back(self, *, oficial_id: ObjectId, vehiculo_id: ObjectId | None = None) -> None:
-        await self._oficiales.update_one({"_id": oficial_id}, {"$inc": {"n_infracciones": -1}})
-        if vehiculo_id is not None:
-            await self._vehiculos.update_one({"_id": vehiculo_id}, {"$inc": {"n_infracciones": -1}})
+    async def _give_back(self, *, oficial_id: ObjectId, vehiculo_id: ObjectId) -> None:
+        await self._oficiales.give_back_infraction(oficial_id)
+        await self._vehiculos.give_back_infraction(vehiculo_id)
 
     async def _original(self, error: DuplicateKeyError, attempted: dict[str, Any]) -> Infraccion:
         if duplicate_field(error) == "clave_idempotencia":
@@ -191,7 +188,7 @@ class InfraccionRepository:
             if not same:
                 raise Conflict(
                     "La clave de idempotencia ya se usó para otra infracción con datos distintos.",
-                    field="Idempotency-Key",
+                    field="clave_idempotencia",
                 ) from error
         else:
             original = await self.collection.find_one(
@@ -203,26 +200,9 @@ class InfraccionRepository:
 
     async def report(self, *, correo: str, limit: int, offset: int) -> Report:
         """Infractions of every vehicle currently in the persona's name, newest first: two commands."""
-        found = await (
-            await self._personas.aggregate(
-                [
-                    {"$match": {"correo": correo}},
-                    {"$limit": 1},
-                    {
-                        "$lookup": {
-                            "from": "vehiculos",
-                            "localField": "_id",
-                            "foreignField": "persona_id",
-                            "as": "vehiculos",
-                        }
-                    },
-                    {"$project": {"nombre": 1, "correo": 1, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
-                ]
-            )
-        ).to_list(1)
-        if not found:
-            raise NotFound(f"No existe una persona con el correo {correo}.", field="email")
-        persona = found[0]
+        persona = await self._personas.with_vehicles(rules.normalize_email(correo))
+        if persona is None:
+            raise NotFound(f"No existe una persona con el correo {correo}.", field="correo")
         vehiculos = {v["_id"]: v for v in persona["vehiculos"]}
         if not vehiculos:
             return Report(persona["nombre"], persona["correo"], 0, [])
@@ -257,3 +237,10 @@ class InfraccionRepository:
 
     async def count(self) -> int:
         return await self.collection.estimated_document_count()
+
+    async def count_for_vehicle(self, vehiculo_id: ObjectId, *, session: AsyncClientSession | None = None) -> int:
+        return await self.collection.count_documents({"vehiculo_id": vehiculo_id}, session=session)
+
+    async def names_owner(self, persona_id: ObjectId) -> bool:
+        """Whether some infraction names this persona as the vehicle's owner at the time."""
+        return bool(await self.collection.count_documents({"persona_id": persona_id}, limit=1))

@@ -1,50 +1,73 @@
-"""The ``oficiales`` collection. An officer document also carries the ``jti`` of each of its live
-tokens (``token_jtis``), so one atomic read proves "token not revoked, officer exists and is
-active" and deactivating or deleting an officer kills every token at once."""
+"""The ``oficiales`` collection.
+
+Invariants kept here:
+- ``numero`` (the badge number) is unique;
+- ``token_jtis`` lists the ``jti`` of each live token, so one atomic read proves "token not
+  revoked, officer exists and is active"; deactivating an officer or changing its número (which its
+  tokens carry) empties it, and deleting the officer removes it, so every token dies at once;
+- ``n_infracciones`` is never lower than the infractions that name the officer: it is incremented
+  with the token check (``count_infraction``) before an infraction is written, so an officer with
+  infractions is never deleted."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from domain import rules
+from domain.clock import Clock
+from domain.errors import NotFound, StillReferenced
 from repositories.base import Page, contains, find_or_raise, insert_unique, object_id, page_bounds, raise_conflict
-from repositories.errors import NotFound, StillReferenced
+
+if TYPE_CHECKING:
+    from repositories.tokens import TokenRepository
 
 COLLECTION = "oficiales"
+INFRACTION_COUNTER = "n_infracciones"
+LIVE_TOKENS = "token_jtis"
 INDEXES = [IndexModel([("numero", ASCENDING)], unique=True, name="numero_unique")]
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["nombre", "numero", "activo", "n_infracciones", "token_jtis"],
+        "required": ["nombre", "numero", "activo", INFRACTION_COUNTER, LIVE_TOKENS],
         "properties": {
-            "nombre": {"bsonType": "string", "minLength": 1, "maxLength": 120},
+            "nombre": {"bsonType": "string", "minLength": 1, "maxLength": rules.NOMBRE_MAX},
             "numero": {"bsonType": ["int", "long"], "minimum": 1},
             "activo": {"bsonType": "bool"},
-            "n_infracciones": {"bsonType": ["int", "long"], "minimum": 0},
-            "token_jtis": {"bsonType": "array", "items": {"bsonType": "string"}},
+            INFRACTION_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
+            LIVE_TOKENS: {"bsonType": "array", "items": {"bsonType": "string"}},
         },
     }
 }
 DUPLICATE_MESSAGES = {"numero": "Ya existe un oficial con ese número."}
-MAX_BADGE_NUMBER = 2**53  # survives JSON clients that read numbers as doubles
+
+
+def _name(nombre: str) -> str:
+    return rules.text_or_raise(nombre, field="nombre", maximum=rules.NOMBRE_MAX)
 
 
 def new_document(*, nombre: str, numero: int, activo: bool, now: dt.datetime) -> dict[str, Any]:
     """A new officer as stored: the one shape written by create() and by the bulk loader."""
     return {
-        "nombre": nombre.strip(),
+        "nombre": _name(nombre),
         "numero": numero,
         "activo": activo,
-        "n_infracciones": 0,
-        "token_jtis": [],
+        INFRACTION_COUNTER: 0,
+        LIVE_TOKENS: [],
         "creado_en": now,
     }
+
+
+def infractions_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
+    """The counter updates for ``counts`` new infractions per officer (the bulk loader's writes)."""
+    return [UpdateOne({"_id": oid}, {"$inc": {INFRACTION_COUNTER: n}}) for oid, n in counts.items()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,17 +80,21 @@ class Oficial:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Oficial:
-        return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc.get("n_infracciones", 0))
+        return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc.get(INFRACTION_COUNTER, 0))
 
 
 class OficialRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
-        self._db = db
+    def __init__(self, db: AsyncDatabase, clock: Clock) -> None:
         self.collection = db[COLLECTION]
-        self._tokens = db["tokens"]
+        self._clock = clock
+        self._tokens: TokenRepository | None = None
+
+    def connect(self, *, tokens: TokenRepository) -> None:
+        """The token records, marked revoked when the officer's tokens die."""
+        self._tokens = tokens
 
     async def create(self, *, nombre: str, numero: int, activo: bool = True) -> Oficial:
-        doc = new_document(nombre=nombre, numero=numero, activo=activo, now=dt.datetime.now(dt.timezone.utc))
+        doc = new_document(nombre=nombre, numero=numero, activo=activo, now=self._clock.now())
         return Oficial.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:
@@ -81,7 +108,7 @@ class OficialRepository:
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
         oid = object_id(oficial_id, "oficial")
         current = await self.get(oid)
-        fields = {"nombre": nombre.strip(), "numero": numero, "activo": activo}
+        fields = {"nombre": _name(nombre), "numero": numero, "activo": activo}
         # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
         revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
         return await self._set(oid, fields, revoke)
@@ -92,11 +119,9 @@ class OficialRepository:
         return await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")
 
     async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Oficial:
-        changes = {"$set": {**fields, "token_jtis": []} if revoke else fields}
+        changes = {"$set": {**fields, LIVE_TOKENS: []} if revoke else fields}
         try:
-            doc = await self.collection.find_one_and_update(
-                {"_id": oid}, changes, return_document=ReturnDocument.AFTER
-            )
+            doc = await self.collection.find_one_and_update({"_id": oid}, changes, return_document=ReturnDocument.AFTER)
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
         if doc is None:
@@ -111,7 +136,7 @@ class OficialRepository:
         ``n_infracciones`` is incremented atomically (with the token check) before an infraction is
         written, so this conditional delete can never leave an infraction without its officer."""
         oid = object_id(oficial_id, "oficial")
-        result = await self.collection.delete_one({"_id": oid, "n_infracciones": 0})
+        result = await self.collection.delete_one({"_id": oid, INFRACTION_COUNTER: 0})
         if result.deleted_count == 0:
             current = await self.get(oid)
             raise StillReferenced(
@@ -121,16 +146,42 @@ class OficialRepository:
         await self._mark_tokens_revoked(oid, "oficial borrado")
 
     async def _mark_tokens_revoked(self, oid: ObjectId, reason: str) -> None:
-        await self._tokens.update_many(
-            {"oficial_id": oid, "revocado_en": None},
-            {"$set": {"revocado_en": dt.datetime.now(dt.timezone.utc), "motivo_revocacion": reason}},
+        assert self._tokens is not None, "connect() the repository first"
+        await self._tokens.mark_revoked_for_officer(oid, reason)
+
+    # -- live tokens, written by TokenRepository ----------------------------------------------------
+    async def add_live_token(self, oficial_id: ObjectId, jti: str) -> bool:
+        """Make a token live on an active officer; False when the officer is missing or inactive."""
+        result = await self.collection.update_one({"_id": oficial_id, "activo": True}, {"$push": {LIVE_TOKENS: jti}})
+        return result.matched_count == 1
+
+    async def drop_live_tokens(self, oficial_id: ObjectId, jtis: list[str]) -> None:
+        """What makes a revocation effective for the API."""
+        await self.collection.update_one({"_id": oficial_id}, {"$pull": {LIVE_TOKENS: {"$in": jtis}}})
+
+    # -- the infraction counter, written with the token check ------------------------------------
+    async def count_infraction(self, *, numero: int, jti: str) -> dict[str, Any] | None:
+        """Announce an infraction by the officer with this número, if the token ``jti`` is live on
+        it and it is active: the token check and the delete guard in one write. The officer's
+        número and nombre, or None."""
+        return await self.collection.find_one_and_update(
+            {"numero": numero, "activo": True, LIVE_TOKENS: jti},
+            {"$inc": {INFRACTION_COUNTER: 1}},
+            projection={"numero": 1, "nombre": 1},
+            hint="numero_unique",  # a planner may otherwise scan: the other two fields are not indexed
         )
 
+    async def give_back_infraction(self, oficial_id: ObjectId) -> None:
+        """Undo ``count_infraction`` for an infraction that was certainly not written."""
+        await self.collection.update_one({"_id": oficial_id}, {"$inc": {INFRACTION_COUNTER: -1}})
+
+    # -- reads -------------------------------------------------------------------------------------
     async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Oficial]:
         text = q.strip()
         query: dict[str, Any] = {}
-        if text.isdigit():
-            query = {"$or": [{"numero": int(text)}, {"nombre": contains(text)}]}
+        numero = rules.ascii_int(text)
+        if numero is not None and numero <= rules.MAX_BADGE_NUMBER:
+            query = {"$or": [{"numero": numero}, {"nombre": contains(text)}]}
         elif text:
             query = {"nombre": contains(text)}
         skip, limit = page_bounds(page, per_page)

@@ -1,30 +1,48 @@
-"""The ``personas`` collection: owners of vehicles, looked up by e-mail for the public report."""
+"""The ``personas`` collection: owners of vehicles, looked up by e-mail for the public report.
+
+Invariants kept here:
+- ``correo`` is unique in its one normalised form (``domain.rules.normalize_email``);
+- ``n_vehiculos`` is exactly the number of vehicles in her name: vehicle writes change it through
+  ``take_vehicle`` / ``release_vehicle`` in the same transaction as the vehicle, so deleting her is
+  one atomic ``delete_one({_id, n_vehiculos: 0})``;
+- ``PENDING_FIELD`` lists vehicles transferred away from her while one of their infractions (which
+  names her as the owner at the time) was still being written: she cannot be deleted until they settle."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from domain import rules
+from domain.clock import Clock
+from domain.errors import MissingReference, NotFound, StillReferenced
+from repositories import vehiculos as vehiculos_module
 from repositories.base import Page, contains, find_or_raise, insert_unique, object_id, page_bounds, raise_conflict
-from repositories.errors import NotFound, StillReferenced
-from repositories.vehiculos import PENDING_FIELD, VehiculoRepository
+
+if TYPE_CHECKING:
+    from repositories.infracciones import InfraccionRepository
+    from repositories.vehiculos import VehiculoRepository
 
 COLLECTION = "personas"
+VEHICLE_COUNTER = "n_vehiculos"
+PENDING_FIELD = "vehiculos_con_infracciones_en_curso"
 INDEXES = [IndexModel([("correo", ASCENDING)], unique=True, name="correo_unique")]
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["nombre", "correo", "n_vehiculos"],
+        "required": ["nombre", "correo", VEHICLE_COUNTER],
         "properties": {
-            "nombre": {"bsonType": "string", "minLength": 1, "maxLength": 120},
-            "correo": {"bsonType": "string", "minLength": 3, "maxLength": 254},
-            "n_vehiculos": {"bsonType": ["int", "long"], "minimum": 0},
+            "nombre": {"bsonType": "string", "minLength": 1, "maxLength": rules.NOMBRE_MAX},
+            "correo": {"bsonType": "string", "minLength": 3, "maxLength": rules.CORREO_MAX},
+            VEHICLE_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
         },
     }
 }
@@ -40,25 +58,40 @@ class Persona:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Persona:
-        return cls(str(doc["_id"]), doc["nombre"], doc["correo"], doc.get("n_vehiculos", 0))
+        return cls(str(doc["_id"]), doc["nombre"], doc["correo"], doc.get(VEHICLE_COUNTER, 0))
 
 
-def normalize_email(correo: str) -> str:
-    return correo.strip().lower()
+def _fields(nombre: str, correo: str) -> dict[str, Any]:
+    return {
+        "nombre": rules.text_or_raise(nombre, field="nombre", maximum=rules.NOMBRE_MAX),
+        "correo": rules.normalize_email(correo),
+    }
 
 
 def new_document(*, nombre: str, correo: str, now: dt.datetime) -> dict[str, Any]:
     """A new persona as stored: the one shape written by create() and by the bulk loader."""
-    return {"nombre": nombre.strip(), "correo": normalize_email(correo), "n_vehiculos": 0, "creado_en": now}
+    return {**_fields(nombre, correo), VEHICLE_COUNTER: 0, "creado_en": now}
+
+
+def vehicles_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
+    """The counter updates for ``counts`` new vehicles per owner (the bulk loader's writes)."""
+    return [UpdateOne({"_id": oid}, {"$inc": {VEHICLE_COUNTER: n}}) for oid, n in counts.items()]
 
 
 class PersonaRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock) -> None:
         self.collection = db[COLLECTION]
-        self._db = db
+        self._clock = clock
+        self._vehiculos: VehiculoRepository | None = None
+        self._infracciones: InfraccionRepository | None = None
+
+    def connect(self, *, vehiculos: VehiculoRepository, infracciones: InfraccionRepository) -> None:
+        """The records that point at a persona, which her delete guard looks at."""
+        self._vehiculos = vehiculos
+        self._infracciones = infracciones
 
     async def create(self, *, nombre: str, correo: str) -> Persona:
-        doc = new_document(nombre=nombre, correo=correo, now=dt.datetime.now(dt.timezone.utc))
+        doc = new_document(nombre=nombre, correo=correo, now=self._clock.now())
         return Persona.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:
@@ -71,15 +104,35 @@ class PersonaRepository:
         return {str(doc["_id"]): Persona.from_doc(doc) async for doc in self.collection.find({"_id": {"$in": ids}})}
 
     async def get_by_email(self, correo: str) -> Persona:
-        message = f"No existe una persona con el correo {correo}."
-        doc = await find_or_raise(self.collection, {"correo": normalize_email(correo)}, message, field="correo")
+        normalized = rules.normalize_email(correo)
+        message = f"No existe una persona con el correo {normalized}."
+        doc = await find_or_raise(self.collection, {"correo": normalized}, message, field="correo")
         return Persona.from_doc(doc)
+
+    async def with_vehicles(self, correo: str) -> dict[str, Any] | None:
+        """The persona with this (normalised) e-mail and her vehicles' ids, makes and colours, in
+        one command; None when no persona has it."""
+        pipeline = [
+            {"$match": {"correo": correo}},
+            {"$limit": 1},
+            {
+                "$lookup": {
+                    "from": vehiculos_module.COLLECTION,
+                    "localField": "_id",
+                    "foreignField": "persona_id",
+                    "as": "vehiculos",
+                }
+            },
+            {"$project": {"nombre": 1, "correo": 1, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
+        ]
+        found = await (await self.collection.aggregate(pipeline)).to_list(1)
+        return found[0] if found else None
 
     async def update(self, persona_id: str, *, nombre: str, correo: str) -> Persona:
         try:
             doc = await self.collection.find_one_and_update(
                 {"_id": object_id(persona_id, "persona")},
-                {"$set": {"nombre": nombre.strip(), "correo": normalize_email(correo)}},
+                {"$set": _fields(nombre, correo)},
                 return_document=ReturnDocument.AFTER,
             )
         except DuplicateKeyError as error:
@@ -88,34 +141,40 @@ class PersonaRepository:
             raise NotFound(f"No existe la persona {persona_id}.")
         return Persona.from_doc(doc)
 
+    # -- the vehicle counter, written in the vehicle's transaction -----------------------------------
+    async def take_vehicle(self, persona_id: ObjectId, session: AsyncClientSession) -> None:
+        result = await self.collection.update_one({"_id": persona_id}, {"$inc": {VEHICLE_COUNTER: 1}}, session=session)
+        if result.matched_count == 0:
+            raise MissingReference("La persona propietaria no existe.", field="persona")
+
+    async def release_vehicle(
+        self, persona_id: ObjectId, vehiculo_id: ObjectId, *, infraction_in_flight: bool, session: AsyncClientSession
+    ) -> None:
+        release: dict[str, Any] = {"$inc": {VEHICLE_COUNTER: -1}}
+        if infraction_in_flight:
+            # An infraction naming her as the owner may still land: keep her from being deleted.
+            release["$addToSet"] = {PENDING_FIELD: vehiculo_id}
+        await self.collection.update_one({"_id": persona_id}, release, session=session)
+
+    # -- delete ----------------------------------------------------------------------------------
     async def delete(self, persona_id: str) -> None:
         """Delete a persona who owns no vehicle and is named in no infraction.
 
-        The vehicle check is the document's own ``n_vehiculos`` counter, kept exact by the vehicle
-        repository's transactions, so "check and delete" is one atomic operation: a vehicle
-        created concurrently either increments the counter first (and this delete matches
-        nothing) or finds the persona gone (and is refused).
-
-        Infractions name the owner at the time. One being written while its vehicle is
-        transferred away could land after this check: the transfer then records the vehicle in
-        her PENDING_FIELD (see VehiculoRepository.update), which blocks the delete until it settles."""
+        The vehicle check is the document's own counter, so "check and delete" is one atomic
+        operation: a vehicle created concurrently either increments the counter first (and this
+        delete matches nothing) or finds the persona gone (and is refused). Infractions name the
+        owner at the time; one still being written when its vehicle was transferred away is
+        covered by PENDING_FIELD (see VehiculoRepository.update)."""
+        assert self._vehiculos is not None and self._infracciones is not None, "connect() the repository first"
         oid = object_id(persona_id, "persona")
         await self._settle_transferred_vehicles(oid)
-        infracciones = await self._db["infracciones"].count_documents({"persona_id": oid}, limit=1)
-        if infracciones:
-            raise StillReferenced(
-                "No se puede borrar: la persona figura como propietaria en infracciones registradas."
-            )
-        result = await self.collection.delete_one({"_id": oid, "n_vehiculos": 0, PENDING_FIELD: {"$in": [None, []]}})
+        if await self._infracciones.names_owner(oid):
+            raise StillReferenced("No se puede borrar: la persona figura como propietaria en infracciones registradas.")
+        result = await self.collection.delete_one({"_id": oid, VEHICLE_COUNTER: 0, PENDING_FIELD: {"$in": [None, []]}})
         if result.deleted_count:
             return
         persona = await self.get(oid)  # raises NotFound when it was not there at all
-        placas = [
-            doc["placa_patente"]
-            async for doc in self._db["vehiculos"].find(
-                {"persona_id": oid}, {"placa_patente": 1}, sort=[("placa_patente", ASCENDING)]
-            )
-        ]
+        placas = await self._vehiculos.plates_of(oid)
         raise StillReferenced(
             f"No se puede borrar a {persona.nombre}: todavía es propietaria de "
             f"{len(placas)} vehículo(s): {', '.join(placas)}.",
@@ -123,11 +182,12 @@ class PersonaRepository:
         )
 
     async def _settle_transferred_vehicles(self, oid: ObjectId) -> None:
+        assert self._vehiculos is not None
         doc = await self.collection.find_one({"_id": oid}, {PENDING_FIELD: 1})
         pending = (doc or {}).get(PENDING_FIELD) or []
         if not pending:
             return
-        settled = await VehiculoRepository(self._db).settled(pending)
+        settled = await self._vehiculos.settled(pending)
         if settled:
             await self.collection.update_one({"_id": oid}, {"$pull": {PENDING_FIELD: {"$in": settled}}})
         if len(settled) < len(pending):

@@ -1,6 +1,7 @@
 """The ``tokens`` collection: one record per officer token (the JWT itself is never stored), so
-tokens can be listed and revoked. Revocation takes effect by pulling the ``jti`` from the
-officer's ``token_jtis``, which is what the API checks."""
+tokens can be listed and revoked. A token is live while its ``jti`` is in its officer's live list
+(``OficialRepository.add_live_token``), which is what the API checks; this record says when it was
+made, when it expires and, once revoked, when and why."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from domain import rules
+from domain.clock import Clock
+from domain.errors import NotFound
 from repositories.base import object_id
-from repositories.errors import NotFound
+from repositories.oficiales import OficialRepository
 
 COLLECTION = "tokens"
 INDEXES = [
@@ -27,7 +31,7 @@ VALIDATOR = {
         "properties": {
             "jti": {"bsonType": "string"},
             "oficial_id": {"bsonType": "objectId"},
-            "etiqueta": {"bsonType": "string", "maxLength": 80},
+            "etiqueta": {"bsonType": "string", "maxLength": rules.ETIQUETA_MAX},
             "creado_en": {"bsonType": "date"},
             "expira_en": {"bsonType": "date"},
         },
@@ -68,9 +72,10 @@ class TokenRecord:
 
 
 class TokenRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, *, oficiales: OficialRepository) -> None:
         self.collection = db[COLLECTION]
-        self._oficiales = db["oficiales"]
+        self._clock = clock
+        self._oficiales = oficiales
 
     async def register(
         self, *, oficial_id: str | ObjectId, jti: str, creado_en: dt.datetime, expira_en: dt.datetime, etiqueta: str
@@ -80,40 +85,45 @@ class TokenRepository:
         doc = {
             "jti": jti,
             "oficial_id": oficial_id,
-            "etiqueta": etiqueta,
+            "etiqueta": rules.text_or_raise(etiqueta, field="etiqueta", maximum=rules.ETIQUETA_MAX, required=False),
             "creado_en": creado_en,
             "expira_en": expira_en,
             "revocado_en": None,
         }
         await self.collection.insert_one(doc)
         expired = [
-            d["jti"]
-            async for d in self.collection.find(
-                {"oficial_id": oficial_id, "expira_en": {"$lte": creado_en}}, {"jti": 1}
-            )
+            d["jti"] async for d in self.collection.find({"oficial_id": oficial_id, "expira_en": {"$lte": creado_en}}, {"jti": 1})
         ]
-        result = await self._oficiales.update_one({"_id": oficial_id, "activo": True}, {"$push": {"token_jtis": jti}})
+        live = await self._oficiales.add_live_token(oficial_id, jti)
         if expired:  # keep the live list short: MongoDB cannot $push and $pull one field at once
-            await self._oficiales.update_one({"_id": oficial_id}, {"$pull": {"token_jtis": {"$in": expired}}})
-        if result.matched_count == 0:
+            await self._oficiales.drop_live_tokens(oficial_id, expired)
+        if not live:
             await self.collection.delete_one({"_id": doc["_id"]})
             raise NotFound("El oficial no existe o está inactivo: no se le puede emitir un token.")
         return TokenRecord.from_doc(doc)
 
-    async def revoke(self, token_id: str, *, reason: str = "revocado por un administrador") -> TokenRecord:
-        oid = object_id(token_id, "token")
-        doc = await self.collection.find_one({"_id": oid})
+    async def revoke(self, token_id: str, *, oficial_id: str, reason: str = "revocado por un administrador") -> TokenRecord:
+        """Revoke one of this officer's tokens (a token of another officer is not found)."""
+        query = {"_id": object_id(token_id, "token"), "oficial_id": object_id(oficial_id, "oficial")}
+        doc = await self.collection.find_one(query)
         if doc is None:
             raise NotFound("El token no existe.")
-        # Pull first: that is what makes the revocation effective for the API.
-        await self._oficiales.update_one({"_id": doc["oficial_id"]}, {"$pull": {"token_jtis": doc["jti"]}})
+        # Dropped from the live list first: that is what makes the revocation effective for the API.
+        await self._oficiales.drop_live_tokens(doc["oficial_id"], [doc["jti"]])
         if doc.get("revocado_en") is None:
-            doc["revocado_en"] = dt.datetime.now(dt.timezone.utc)
+            doc["revocado_en"] = rules.to_millisecond(self._clock.now())
             doc["motivo_revocacion"] = reason
             await self.collection.update_one(
-                {"_id": oid}, {"$set": {"revocado_en": doc["revocado_en"], "motivo_revocacion": reason}}
+                {"_id": doc["_id"]}, {"$set": {"revocado_en": doc["revocado_en"], "motivo_revocacion": reason}}
             )
         return TokenRecord.from_doc(doc)
+
+    async def mark_revoked_for_officer(self, oficial_id: ObjectId, reason: str) -> None:
+        """Record why every still-unrevoked token of an officer died (its live list was emptied)."""
+        await self.collection.update_many(
+            {"oficial_id": oficial_id, "revocado_en": None},
+            {"$set": {"revocado_en": rules.to_millisecond(self._clock.now()), "motivo_revocacion": reason}},
+        )
 
     async def list_for_officer(self, oficial_id: str | ObjectId, *, limit: int = 100) -> list[TokenRecord]:
         cursor = self.collection.find(

@@ -1,23 +1,37 @@
-"""The ``vehiculos`` collection. Every write that touches an owner runs in a transaction with the
-owner's ``n_vehiculos`` counter, so a vehicle can never point at a persona that is gone."""
+"""The ``vehiculos`` collection.
+
+Invariants kept here:
+- ``placa_patente`` is unique in its normalised form (``domain.rules.plate_or_raise``);
+- a vehicle always points at an existing persona: every write that touches an owner runs in a
+  transaction with the owner's counter (``PersonaRepository.take_vehicle`` / ``release_vehicle``);
+- ``n_infracciones`` is never lower than the infractions that name the vehicle: it is incremented
+  (``count_infraction``) before an infraction is written and given back only when the write
+  certainly did not happen, so a vehicle with infractions is never deleted."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from repositories.base import Page, contains, find_or_raise, object_id, page_bounds, raise_conflict
-from repositories.errors import MissingReference, NotFound, StillReferenced
+from domain import rules
+from domain.clock import Clock
+from domain.errors import NotFound, StillReferenced
+from repositories.base import Page, contains, find_or_raise, in_transaction, object_id, page_bounds, raise_conflict
+
+if TYPE_CHECKING:
+    from repositories.infracciones import InfraccionRepository
+    from repositories.personas import PersonaRepository
 
 COLLECTION = "vehiculos"
+INFRACTION_COUNTER = "n_infracciones"
 INDEXES = [
     IndexModel([("placa_patente", ASCENDING)], unique=True, name="placa_unique"),
     IndexModel([("persona_id", ASCENDING), ("placa_patente", ASCENDING)], name="persona_placa"),
@@ -25,45 +39,36 @@ INDEXES = [
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["placa_patente", "marca", "color", "persona_id", "n_infracciones"],
+        "required": ["placa_patente", "marca", "color", "persona_id", INFRACTION_COUNTER],
         "properties": {
-            "placa_patente": {"bsonType": "string", "pattern": "^[A-Z0-9]{5,8}$"},
-            "marca": {"bsonType": "string", "minLength": 1, "maxLength": 60},
-            "color": {"bsonType": "string", "minLength": 1, "maxLength": 40},
+            "placa_patente": {"bsonType": "string", "pattern": rules.PLATE_PATTERN},
+            "marca": {"bsonType": "string", "minLength": 1, "maxLength": rules.MARCA_MAX},
+            "color": {"bsonType": "string", "minLength": 1, "maxLength": rules.COLOR_MAX},
             "persona_id": {"bsonType": "objectId"},
-            "n_infracciones": {"bsonType": ["int", "long"], "minimum": 0},
+            INFRACTION_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
         },
     }
 }
 DUPLICATE_MESSAGES = {"placa_patente": "Ya existe un vehículo con esa placa patente."}
-# On a persona: vehicles transferred away from her while one of their infractions (which names
-# her as the owner at the time) was still being written. She cannot be deleted until they settle.
-PENDING_FIELD = "vehiculos_con_infracciones_en_curso"
-
-PLATE_PATTERN = re.compile(r"^[A-Z0-9]{5,8}$")
-_PLATE_SEPARATORS = re.compile(r"[\s\-·.]+")
 
 
-def normalize_plate(raw: str) -> str:
-    """'ab-cd 12' -> 'ABCD12': plates are stored upper-case without spaces, dashes or dots."""
-    return _PLATE_SEPARATORS.sub("", raw).upper()
-
-
-def is_valid_plate(plate: str) -> bool:
-    """A normalised plate has 5 to 8 ASCII letters or digits (Chile: BBBB10; Argentina: AB123CD)."""
-    return bool(PLATE_PATTERN.match(plate))
+def _fields(placa_patente: str, marca: str, color: str, persona_id: ObjectId) -> dict[str, Any]:
+    return {
+        "placa_patente": rules.plate_or_raise(placa_patente),
+        "marca": rules.text_or_raise(marca, field="marca", maximum=rules.MARCA_MAX),
+        "color": rules.text_or_raise(color, field="color", maximum=rules.COLOR_MAX),
+        "persona_id": persona_id,
+    }
 
 
 def new_document(*, placa_patente: str, marca: str, color: str, persona_id: ObjectId, now: dt.datetime) -> dict[str, Any]:
     """A new vehicle as stored: the one shape written by create() and by the bulk loader."""
-    return {
-        "placa_patente": normalize_plate(placa_patente),
-        "marca": marca.strip(),
-        "color": color.strip(),
-        "persona_id": persona_id,
-        "n_infracciones": 0,
-        "creado_en": now,
-    }
+    return {**_fields(placa_patente, marca, color, persona_id), INFRACTION_COUNTER: 0, "creado_en": now}
+
+
+def infractions_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
+    """The counter updates for ``counts`` new infractions per vehicle (the bulk loader's writes)."""
+    return [UpdateOne({"_id": oid}, {"$inc": {INFRACTION_COUNTER: n}}) for oid, n in counts.items()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,40 +88,33 @@ class Vehiculo:
             doc["marca"],
             doc["color"],
             str(doc["persona_id"]),
-            doc.get("n_infracciones", 0),
+            doc.get(INFRACTION_COUNTER, 0),
         )
 
 
 class VehiculoRepository:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, *, personas: PersonaRepository) -> None:
         self._db = db
+        self._clock = clock
         self.collection = db[COLLECTION]
-        self._personas = db["personas"]
+        self._personas = personas
+        self._infracciones: InfraccionRepository | None = None
 
-    async def _in_transaction(self, callback):
-        async with self._db.client.start_session() as session:
-            return await session.with_transaction(callback)
-
-    async def _take_owner(self, persona_id: ObjectId, session: AsyncClientSession) -> None:
-        result = await self._personas.update_one(
-            {"_id": persona_id}, {"$inc": {"n_vehiculos": 1}}, session=session
-        )
-        if result.matched_count == 0:
-            raise MissingReference("La persona propietaria no existe.", field="persona")
+    def connect(self, *, infracciones: InfraccionRepository) -> None:
+        """The infractions that point at a vehicle, which a transfer looks at."""
+        self._infracciones = infracciones
 
     async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
         owner = object_id(persona_id, "persona")
-        doc = new_document(
-            placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=dt.datetime.now(dt.timezone.utc)
-        )
+        doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=self._clock.now())
 
         async def write(session: AsyncClientSession) -> None:
             doc.pop("_id", None)  # a retried transaction inserts afresh
-            await self._take_owner(owner, session)
+            await self._personas.take_vehicle(owner, session)
             await self.collection.insert_one(doc, session=session)
 
         try:
-            await self._in_transaction(write)
+            await in_transaction(self._db, write)
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
         return Vehiculo.from_doc(doc)
@@ -125,51 +123,42 @@ class VehiculoRepository:
         query = {"_id": object_id(vehiculo_id, "vehículo")}
         return Vehiculo.from_doc(await find_or_raise(self.collection, query, f"No existe el vehículo {vehiculo_id}."))
 
-    async def update(
-        self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str
-    ) -> Vehiculo:
+    async def update(self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
         oid = object_id(vehiculo_id, "vehículo")
         new_owner = object_id(persona_id, "persona")
-        changes = {
-            "placa_patente": normalize_plate(placa_patente),
-            "marca": marca.strip(),
-            "color": color.strip(),
-            "persona_id": new_owner,
-        }
+        changes = _fields(placa_patente, marca, color, new_owner)
 
         async def write(session: AsyncClientSession) -> dict[str, Any]:
             current = await self.collection.find_one({"_id": oid}, session=session)
             if current is None:
                 raise NotFound(f"No existe el vehículo {vehiculo_id}.")
             if current["persona_id"] != new_owner:
-                await self._take_owner(new_owner, session)
-                release: dict[str, Any] = {"$inc": {"n_vehiculos": -1}}
-                if await self._infractions_in_flight(current, session):
-                    # An infraction naming the old owner may still land: keep her from being deleted.
-                    release["$addToSet"] = {PENDING_FIELD: oid}
-                await self._personas.update_one({"_id": current["persona_id"]}, release, session=session)
+                await self._personas.take_vehicle(new_owner, session)
+                in_flight = await self._infractions_in_flight(current, session)
+                await self._personas.release_vehicle(current["persona_id"], oid, infraction_in_flight=in_flight, session=session)
             await self.collection.update_one({"_id": oid}, {"$set": changes}, session=session)
             return {**current, **changes}
 
         try:
-            return Vehiculo.from_doc(await self._in_transaction(write))
+            return Vehiculo.from_doc(await in_transaction(self._db, write))
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
 
     async def _infractions_in_flight(self, vehiculo: dict[str, Any], session: AsyncClientSession | None = None) -> bool:
         """Whether infractions of this vehicle were announced (its counter was incremented by
-        InfraccionRepository.record) but are not all written yet. In a transaction, a concurrent
-        increment conflicts with the transaction's own write of the vehicle, so the answer holds."""
-        if not vehiculo.get("n_infracciones"):
+        ``count_infraction``) but are not all written yet. In a transaction, a concurrent increment
+        conflicts with the transaction's own write of the vehicle, so the answer holds."""
+        assert self._infracciones is not None, "connect() the repository first"
+        if not vehiculo.get(INFRACTION_COUNTER):
             return False
-        written = await self._db["infracciones"].count_documents({"vehiculo_id": vehiculo["_id"]}, session=session)
-        return written < vehiculo["n_infracciones"]
+        written = await self._infracciones.count_for_vehicle(vehiculo["_id"], session=session)
+        return written < vehiculo[INFRACTION_COUNTER]
 
     async def settled(self, vehiculo_ids: list[ObjectId]) -> list[ObjectId]:
         """Those of ``vehiculo_ids`` with no infraction still in flight (or that no longer exist)."""
         done = []
         for oid in vehiculo_ids:
-            vehiculo = await self.collection.find_one({"_id": oid}, {"n_infracciones": 1})
+            vehiculo = await self.collection.find_one({"_id": oid}, {INFRACTION_COUNTER: 1})
             if vehiculo is None or not await self._infractions_in_flight(vehiculo):
                 done.append(oid)
         return done
@@ -179,26 +168,40 @@ class VehiculoRepository:
         oid = object_id(vehiculo_id, "vehículo")
 
         async def write(session: AsyncClientSession) -> None:
-            doc = await self.collection.find_one_and_delete({"_id": oid, "n_infracciones": 0}, session=session)
+            doc = await self.collection.find_one_and_delete({"_id": oid, INFRACTION_COUNTER: 0}, session=session)
             if doc is None:
                 current = await self.collection.find_one({"_id": oid}, session=session)
                 if current is None:
                     raise NotFound(f"No existe el vehículo {vehiculo_id}.")
                 raise StillReferenced(
                     f"No se puede borrar el vehículo {current['placa_patente']}: tiene "
-                    f"{current['n_infracciones']} infracción(es) registrada(s), que son registros legales."
+                    f"{current[INFRACTION_COUNTER]} infracción(es) registrada(s), que son registros legales."
                 )
-            await self._personas.update_one(
-                {"_id": doc["persona_id"]}, {"$inc": {"n_vehiculos": -1}}, session=session
-            )
+            await self._personas.release_vehicle(doc["persona_id"], oid, infraction_in_flight=False, session=session)
 
-        await self._in_transaction(write)
+        await in_transaction(self._db, write)
 
-    async def list_by_persona(self, persona_id: str | ObjectId) -> list[Vehiculo]:
-        cursor = self.collection.find(
-            {"persona_id": object_id(persona_id, "persona")}, sort=[("placa_patente", ASCENDING)]
+    # -- the infraction counter, written before an infraction ------------------------------------
+    async def count_infraction(self, placa_patente: str) -> dict[str, Any] | None:
+        """Announce an infraction of the vehicle with this plate; its make, colour and owner, or None."""
+        return await self.collection.find_one_and_update(
+            {"placa_patente": placa_patente},
+            {"$inc": {INFRACTION_COUNTER: 1}},
+            projection={"marca": 1, "color": 1, "persona_id": 1},
         )
+
+    async def give_back_infraction(self, vehiculo_id: ObjectId) -> None:
+        """Undo ``count_infraction`` for an infraction that was certainly not written."""
+        await self.collection.update_one({"_id": vehiculo_id}, {"$inc": {INFRACTION_COUNTER: -1}})
+
+    # -- reads -------------------------------------------------------------------------------------
+    async def list_by_persona(self, persona_id: str | ObjectId) -> list[Vehiculo]:
+        cursor = self.collection.find({"persona_id": object_id(persona_id, "persona")}, sort=[("placa_patente", ASCENDING)])
         return [Vehiculo.from_doc(doc) async for doc in cursor]
+
+    async def plates_of(self, persona_id: ObjectId) -> list[str]:
+        cursor = self.collection.find({"persona_id": persona_id}, {"placa_patente": 1}, sort=[("placa_patente", ASCENDING)])
+        return [doc["placa_patente"] async for doc in cursor]
 
     async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Vehiculo]:
         query: dict[str, Any] = {}
@@ -206,7 +209,7 @@ class VehiculoRepository:
         if text:
             query = {
                 "$or": [
-                    {"placa_patente": contains(normalize_plate(text) or text)},
+                    {"placa_patente": contains(rules.normalize_plate(text) or text)},
                     {"marca": contains(text)},
                     {"color": contains(text)},
                 ]

@@ -15,10 +15,9 @@ import os
 import secrets
 import sys
 
-from _bootstrap import run_command  # first: puts the repository root on sys.path
-
 from config import load_settings
-from server import cli_database
+from services.cli import run_command
+from services.database import cli_database
 
 MIN_PASSWORD_LENGTH = 10
 DEV_USERNAME = "admin"

@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _bootstrap import run_command  # first: puts the repository root on sys.path
-
 from config import load_settings
-from repositories.errors import NotFound
-from server import cli_database
+from domain.errors import NotFound
+from services.cli import run_command
+from services.database import cli_database
 from services.tokens import DEFAULT_DAYS, MAX_DAYS, TokenService
 
 
@@ -23,9 +22,6 @@ async def run(args: argparse.Namespace) -> int:
     async with cli_database(config) as repos:
         try:
             oficial = await repos.oficiales.get_by_numero(args.officer)
-            if not oficial.activo:
-                print(f"error: el oficial N° {args.officer} está inactivo", file=sys.stderr)
-                return 1
             issued = await TokenService(config.jwt_secret).issue(
                 repos, numero=args.officer, days=args.days, label=args.label
             )

@@ -9,7 +9,6 @@ storage when first imported, and the supervisor decides that after the applicati
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -96,7 +95,7 @@ class Metrics:
 
 
 class CommandMetrics(monitoring.CommandListener):
-    """Registered on the process's one MongoClient (``server.mongo_client``)."""
+    """Registered on the process's one MongoClient (``services.database.mongo_client``)."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
@@ -121,7 +120,3 @@ class CommandMetrics(monitoring.CommandListener):
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._observe(event.command_name, "error", event.duration_micros)
 
-
-def bearer_matches(header: str, token: str) -> bool:
-    scheme, _, value = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 import uuid
 
 import jwt
 
+from domain import rules
+from domain.clock import SYSTEM_CLOCK, Clock
+from domain.errors import NotFound
 from repositories import Repositories
 from repositories.tokens import TokenRecord
 
@@ -39,12 +41,12 @@ class Claims:
 class IssuedToken:
     token: str
     record: TokenRecord
-    numero: int
 
 
 class TokenService:
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, clock: Clock = SYSTEM_CLOCK) -> None:
         self._secret = secret
+        self._clock = clock
         self._verified: dict[str, tuple[Claims, float]] = {}
 
     def encode(self, *, numero: int, jti: str, issued_at: dt.datetime, expires_at: dt.datetime) -> str:
@@ -56,7 +58,7 @@ class TokenService:
         cached = self._verified.get(token)
         if cached is not None:
             claims, expires = cached
-            if time.time() <= expires + LEEWAY_SECONDS:
+            if self._clock.timestamp() <= expires + LEEWAY_SECONDS:
                 return claims
             del self._verified[token]
             raise InvalidToken("El token expiró.")
@@ -72,37 +74,45 @@ class TokenService:
                 token,
                 self._secret,
                 algorithms=[ALGORITHM],
-                options={"require": _REQUIRED_CLAIMS},
-                leeway=LEEWAY_SECONDS,
+                options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False, "verify_nbf": False},
             )
-        except jwt.ExpiredSignatureError:
-            raise InvalidToken("El token expiró.") from None
-        except jwt.ImmatureSignatureError:
-            raise InvalidToken("El token todavía no es válido.") from None
         except jwt.MissingRequiredClaimError as error:
             raise InvalidToken(f"Al token le falta el dato obligatorio '{error.claim}'.") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("El token no es válido.") from None
-        issued_at = claims["iat"]
-        if not isinstance(issued_at, (int, float)) or issued_at > dt.datetime.now(dt.timezone.utc).timestamp() + LEEWAY_SECONDS:
+        return self._check_claims(claims)
+
+    def _check_claims(self, claims: dict[str, object]) -> tuple[Claims, float]:
+        """The time claims against our clock (PyJWT would read the system's), then the subject."""
+        now = self._clock.timestamp()
+        issued_at, expires, not_before = claims["iat"], claims["exp"], claims.get("nbf", 0)
+        if not all(isinstance(value, (int, float)) for value in (issued_at, expires, not_before)):
+            raise InvalidToken("El token no es válido.")
+        if expires < now - LEEWAY_SECONDS:
+            raise InvalidToken("El token expiró.")
+        if issued_at > now + LEEWAY_SECONDS or not_before > now + LEEWAY_SECONDS:
             raise InvalidToken("El token todavía no es válido.")
         subject, jti = claims["sub"], claims["jti"]
-        if not (isinstance(subject, str) and subject.isdigit() and isinstance(jti, str) and jti):
+        numero = rules.ascii_int(subject) if isinstance(subject, str) else None
+        if numero is None or numero > rules.MAX_BADGE_NUMBER or not (isinstance(jti, str) and jti):
             raise InvalidToken("El token no es válido.")
-        return Claims(numero=int(subject), jti=jti), float(claims["exp"])
+        return Claims(numero=numero, jti=jti), float(expires)
 
     async def issue(
         self, repos: Repositories, *, numero: int, days: int = DEFAULT_DAYS, label: str = ""
     ) -> IssuedToken:
-        """Mint a token for an active officer. Raises NotFound for an unknown or inactive one."""
+        """Mint a token for an active officer; NotFound for an unknown or inactive one (the one
+        place that rule is checked before a token is made)."""
         if not 1 <= days <= MAX_DAYS:
             raise ValueError(f"days must be between 1 and {MAX_DAYS}")
         oficial = await repos.oficiales.get_by_numero(numero)
-        now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        if not oficial.activo:
+            raise NotFound(f"El oficial N° {numero} está inactivo: actívelo antes de generar un token.", field="numero")
+        now = self._clock.now().replace(microsecond=0)
         expires = now + dt.timedelta(days=days)
         jti = uuid.uuid4().hex
         record = await repos.tokens.register(
             oficial_id=oficial.id, jti=jti, creado_en=now, expira_en=expires, etiqueta=label.strip()
         )
-        return IssuedToken(self.encode(numero=numero, jti=jti, issued_at=now, expires_at=expires), record, numero)
+        return IssuedToken(self.encode(numero=numero, jti=jti, issued_at=now, expires_at=expires), record)
 

@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from handlers.base import BaseHandler
 from services.tokens import TokenService
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, record_infraction, xsrf_token
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, record_infraction, xsrf_token
 
 # -- reading pages -----------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from repositories import Repositories
-from server import mongo_client
-from tests.api_helpers import World, cargar, check_contract, closed_port, infraction_body, make_world, recent
-from tests.conftest import make_settings, serve
+from services.database import mongo_client
+from tests.helpers.api import World, cargar, check_contract, closed_port, infraction_body, make_world, recent
+from tests.helpers.app import make_settings, serve
 
 SANTIAGO = ZoneInfo("America/Santiago")
 

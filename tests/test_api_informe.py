@@ -7,9 +7,9 @@ import httpx
 import pytest
 
 from repositories import Repositories
-from server import mongo_client
-from tests.api_helpers import World, check_contract, closed_port, jti_of, make_world
-from tests.conftest import client_meeting_fail_point, make_settings, serve
+from services.database import mongo_client
+from tests.helpers.api import World, check_contract, closed_port, jti_of, make_world
+from tests.helpers.app import client_meeting_fail_point, make_settings, serve
 
 
 @pytest.fixture

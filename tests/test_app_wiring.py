@@ -3,8 +3,9 @@
 import pytest
 import tornado.web
 
-from handlers.base import ApiHandler, BaseHandler
-from server import check_auth_decisions, make_app, routes
+from handlers.api.base import ApiHandler
+from handlers.base import BaseHandler
+from handlers.app import check_auth_decisions, make_app, routes
 
 
 class PlainHandler(tornado.web.RequestHandler):

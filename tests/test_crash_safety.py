@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from tests.api_helpers import infraction_body, make_world
-from tests.server_process import ServerProcess
-from tests.test_load_retries import OfficerLoad, make_officers, verify_nothing_lost_or_duplicated
+from tests.helpers.api import infraction_body, make_world
+from tests.helpers.server_process import ServerProcess
+from tests.helpers.load import OfficerLoad, make_officers, verify_nothing_lost_or_duplicated
 
 CRASH_LOAD_SECONDS = float(os.environ.get("CRASH_LOAD_SECONDS", "6"))
 

@@ -22,13 +22,13 @@ import httpx
 import pytest
 
 from repositories import Repositories, prepare_database
-from server import mongo_client
+from services.database import mongo_client
 from services.devdb import EmbeddedDatabase
-from tests.api_helpers import World, cargar, check_contract, infraction_body, make_world
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, serve
-from tests.server_process import free_port
+from tests.helpers.api import World, cargar, check_contract, infraction_body, make_world
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, serve
+from tests.helpers.server_process import free_port
 
-APP_NAME = "transito"  # what server.mongo_client announces
+APP_NAME = "transito"  # what services.database.mongo_client announces
 
 
 @pytest.fixture(scope="module")

@@ -10,34 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
-from pymongo import monitoring
 
 from repositories import Repositories
-from server import mongo_client
-from tests.api_helpers import World, cargar, check_contract, infraction_body, jti_of, make_world
-from tests.conftest import make_settings, serve
-
-# Connection management, not work done for the request.
-_HOUSEKEEPING = {"hello", "ismaster", "isMaster", "endSessions", "ping", "saslStart", "saslContinue", "buildInfo"}
-
-
-class Recorder(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.commands: list[tuple[str, dict[str, Any]]] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in _HOUSEKEEPING:
-            self.commands.append((event.command_name, dict(event.command)))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-    def names(self) -> list[str]:
-        return [name for name, _ in self.commands]
-
+from services.database import mongo_client
+from tests.helpers.api import World, cargar, check_contract, infraction_body, jti_of, make_world
+from tests.helpers.app import make_settings, serve
+from tests.helpers.commands import Recorder
 
 @dataclasses.dataclass
 class Monitored:

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api_helpers import make_world
-from tests.server_process import ServerProcess
+from tests.helpers.api import make_world
+from tests.helpers.server_process import ServerProcess
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "50"))
 CHECKS = [

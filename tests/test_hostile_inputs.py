@@ -18,9 +18,9 @@ import jwt.warnings
 import pytest
 from tornado.web import create_signed_value
 
-from tests.api_helpers import jti_of
-from tests.api_helpers import make_world as make_api_world
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, post_form, xsrf_token
+from tests.helpers.api import jti_of
+from tests.helpers.api import make_world as make_api_world
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, post_form, xsrf_token
 
 PLATE = "BBCD12"
 EMAIL = "dueno@example.cl"
@@ -163,7 +163,7 @@ async def revoke(w: World) -> None:
     repos = w.running.repos
     oficial = await repos.oficiales.get_by_numero(NUMERO)
     record = (await repos.tokens.list_for_officer(oficial.id))[0]
-    await repos.tokens.revoke(record.id)
+    await repos.tokens.revoke(record.id, oficial_id=oficial.id)
 
 
 async def deactivate(w: World) -> None:

@@ -11,10 +11,10 @@ import pytest
 from bson import ObjectId
 
 from repositories import Repositories
-from repositories.errors import Conflict, MissingReference, StillReferenced
+from domain.errors import Conflict, MissingReference, StillReferenced
 from services.tokens import TokenService
-from tests.conftest import client_meeting_fail_point
-from tests.test_efficiency import Recorder
+from tests.helpers.app import client_meeting_fail_point
+from tests.helpers.commands import Recorder
 
 ROUNDS = 30
 

@@ -9,8 +9,8 @@ import os
 import sys
 
 from services.tokens import TokenService
-from tests.api_helpers import JWT_SECRET, cargar, check_contract, infraction_body
-from tests.conftest import ROOT
+from tests.helpers.api import JWT_SECRET, cargar, check_contract, infraction_body
+from tests.helpers.app import ROOT
 
 
 @dataclasses.dataclass

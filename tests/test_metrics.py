@@ -13,10 +13,11 @@ import tornado.netutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from repositories import Repositories
-from server import make_app, mongo_client
+from handlers.app import make_app
+from services.database import mongo_client
 from services.metrics import Metrics
 from services.tokens import TokenService
-from tests.conftest import make_settings
+from tests.helpers.app import make_settings
 
 METRICS_TOKEN = "m" * 40
 

@@ -5,7 +5,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from tests.api_helpers import OPENAPI, OPENAPI_PATH, _pointer, check_contract, validate_schema
+from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, validate_schema
 
 
 def test_document_is_valid_openapi_3_1():

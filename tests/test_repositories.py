@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
-from repositories.errors import Conflict, MissingReference, NotFound, StillReferenced
+from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
 from services.tokens import TokenService
-from tests.conftest import make_settings, record_infraction
+from tests.helpers.app import make_settings, record_infraction
 
 
 

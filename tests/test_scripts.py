@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from repositories import Repositories
-from tests.conftest import ROOT
+from tests.helpers.app import ROOT
 
 SCRIPT = ROOT / "scripts" / "create_admin.py"
 # Variables of the developer's or CI's shell that would change what the script does.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, post_form
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, post_form
 
 
 def csp_directives(response: httpx.Response) -> dict[str, list[str]]:

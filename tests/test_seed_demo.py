@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from repositories.vehiculos import is_valid_plate
+from domain.rules import is_valid_plate
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """The server answers and an administrator can log in and create the three kinds of record."""
 
-from tests.conftest import post_form
+from tests.helpers.app import post_form
 
 
 async def test_health_and_readiness(client):

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.api_helpers import (
+from tests.helpers.api import (
     World,
     cargar,
     check_contract,
@@ -18,9 +18,9 @@ from tests.api_helpers import (
     sign,
     unsigned_token,
 )
-from services import tokens as tokens_module
+from domain.clock import FixedClock
 from services.tokens import Claims, InvalidToken, TokenService
-from tests.conftest import post_form
+from tests.helpers.app import post_form
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ async def test_unregistered_jti_is_refused(client, repos, world):
 
 async def test_token_revoked_in_the_repository(client, repos, world):
     assert (await cargar(client, world.token, infraction_body(minutes_ago=90))).status_code == 200
-    await repos.tokens.revoke(world.token_id)
+    await repos.tokens.revoke(world.token_id, oficial_id=world.oficial.id)
     response = await cargar(client, world.token, infraction_body())
     assert response.status_code == 401
     assert "revocado" in check_contract(response)["detail"]
@@ -219,15 +219,15 @@ async def test_token_pages_need_an_administrator(client, repos):
     assert await repos.tokens.list_for_officer(oficial.id) == []
 
 
-def test_a_verified_token_is_reused_but_still_expires(monkeypatch):
+def test_a_verified_token_is_reused_but_still_expires():
     """Verified tokens are cached (a phone sends the same one every time); expiry still holds."""
-    service = TokenService("cache-test-secret-" + "0123456789abcdefghijklmnop")
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    clock = FixedClock(now)
+    service = TokenService("cache-test-secret-" + "0123456789abcdefghijklmnop", clock)
     token = service.encode(numero=7, jti="abc", issued_at=now, expires_at=now + dt.timedelta(minutes=5))
     assert service.decode(token) == Claims(numero=7, jti="abc")
     assert service.decode(token) == Claims(numero=7, jti="abc")  # the cached verification
-    an_hour_later = now.timestamp() + 3600
-    monkeypatch.setattr(tokens_module.time, "time", lambda: an_hour_later)
+    clock.advance(hours=1)
     with pytest.raises(InvalidToken, match="expiró"):
         service.decode(token)
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")

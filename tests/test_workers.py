@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server_process import ServerProcess
+from tests.helpers.server_process import ServerProcess
 
 
 def parent_of(pid: int) -> int:

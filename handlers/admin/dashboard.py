@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 
 from handlers.base import BaseHandler
 
@@ -15,7 +14,7 @@ class DashboardHandler(BaseHandler):
     async def get(self) -> None:
         repos = self.repos
         # "Today" and "this month" are the administrators' calendar (APP_TIMEZONE), not UTC's.
-        now_local = dt.datetime.now(self.config.zone)
+        now_local = self.clock.now().astimezone(self.config.zone)
         today = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
         month = today.replace(day=1)
         personas, vehiculos, oficiales, hoy, mes, latest = await asyncio.gather(
@@ -38,3 +37,8 @@ class DashboardHandler(BaseHandler):
             today_label=f"{today.day} de {MONTHS[today.month - 1]}",
             month_label=f"{MONTHS[today.month - 1]} de {today.year}",
         )
+
+
+default_handlers = [
+    (r"/admin/?", DashboardHandler),
+]

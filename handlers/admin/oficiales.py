@@ -2,45 +2,47 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from handlers.admin.crud import Entity, EntityHandler
-from handlers.base import BaseHandler
+from domain.errors import NotFound
+from handlers.admin.crud import DeleteHandler, DetailHandler, EditHandler, ListHandler, NewHandler, Section, SectionHandler
 from handlers.forms import OficialForm, SpanishForm, TokenForm
-from repositories.oficiales import Oficial
+from repositories.oficiales import Oficial, OficialRepository
 from services.tokens import IssuedToken
 
 
-async def detail_context(handler: BaseHandler, oficial: Oficial, **extra: Any) -> dict[str, Any]:
-    return {
-        "tokens": await handler.repos.tokens.list_for_officer(oficial.id),
-        "token_form": extra.pop("token_form", None) or TokenForm(),
-        "issued": None,
-        "token_error": None,
-        "now": dt.datetime.now(dt.timezone.utc),
-        **extra,
-    }
+class Oficiales(Section[Oficial]):
+    slug = "oficiales"
+    title = "Oficiales"
+    the_one = "el oficial"
+    of_the_one = "del oficial"
+    new_title = "Nuevo oficial"
+    form = OficialForm
+
+    @property
+    def repository(self) -> OficialRepository:
+        return self.repos.oficiales
+
+    def label(self, oficial: Oficial) -> str:
+        return f"N° {oficial.numero} ({oficial.nombre})"
+
+    async def fields(self, form: SpanishForm) -> dict[str, Any]:
+        return {"nombre": form.nombre.data, "numero": form.numero.data, "activo": bool(form.activo.data)}
+
+    async def detail_context(
+        self, oficial: Oficial, *, token_form: TokenForm | None = None, issued: IssuedToken | None = None,
+        token_error: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "tokens": await self.repos.tokens.list_for_officer(oficial.id),
+            "token_form": token_form or TokenForm(),
+            "issued": issued,
+            "token_error": token_error,
+            "now": self.repos.clock.now(),
+        }
 
 
-async def to_fields(handler: BaseHandler, form: SpanishForm) -> dict[str, Any]:
-    return {"nombre": form.nombre.data, "numero": form.numero.data, "activo": bool(form.activo.data)}
-
-
-ENTITY = Entity(
-    slug="oficiales",
-    singular="el oficial",
-    plural="Oficiales",
-    new_title="Nuevo oficial",
-    form=OficialForm,
-    repository=lambda repos: repos.oficiales,
-    label=lambda oficial: f"N° {oficial.numero} ({oficial.nombre})",
-    to_fields=to_fields,
-    detail_context=detail_context,
-)
-
-
-class IssueTokenHandler(EntityHandler):
+class IssueTokenHandler(SectionHandler):
     """POST: mint a token and show it once, on the officer's page (never stored, never redirected)."""
 
     async def post(self, oficial_id: str) -> None:
@@ -48,27 +50,28 @@ class IssueTokenHandler(EntityHandler):
         form = TokenForm.from_request(self)
         issued: IssuedToken | None = None
         error = None
-        if not oficial.activo:
-            error = "El oficial está inactivo: actívelo antes de generar un token."
-        elif form.validate():
-            issued = await self.token_service.issue(
-                self.repos, numero=oficial.numero, days=form.dias.data, label=form.etiqueta.data or ""
-            )
-        context = await detail_context(self, oficial, token_form=form, issued=issued, token_error=error)
+        if form.validate():
+            try:
+                issued = await self.token_service.issue(
+                    self.repos, numero=oficial.numero, days=form.dias.data, label=form.etiqueta.data or ""
+                )
+            except NotFound as refusal:
+                error = refusal.message
+        context = await self.section.detail_context(oficial, token_form=form, issued=issued, token_error=error)
         self.set_status(200 if issued else 400)
         self.render("oficiales/detail.html", record=oficial, **context)
 
 
-class RevokeTokenHandler(EntityHandler):
+class RevokeTokenHandler(SectionHandler):
     async def post(self, oficial_id: str, token_id: str) -> None:
         oficial = await self.repos.oficiales.get(oficial_id)
-        record = await self.repos.tokens.revoke(token_id)
+        record = await self.repos.tokens.revoke(token_id, oficial_id=oficial.id)
         label = f" «{record.etiqueta}»" if record.etiqueta else ""
         self.flash(f"Se revocó el token{label} del oficial N° {oficial.numero}.")
-        self.redirect(ENTITY.url(oficial.id))
+        self.redirect(self.section.url(oficial.id))
 
 
-class ActivationHandler(EntityHandler):
+class ActivationHandler(SectionHandler):
     async def post(self, oficial_id: str) -> None:
         activo = self.get_body_argument("activo", "") == "1"
         oficial = await self.repos.oficiales.set_active(oficial_id, activo)
@@ -76,14 +79,16 @@ class ActivationHandler(EntityHandler):
             self.flash(f"Se activó al oficial N° {oficial.numero}.")
         else:
             self.flash(f"Se desactivó al oficial N° {oficial.numero}; sus tokens quedaron revocados.")
-        self.redirect(ENTITY.url(oficial.id))
+        self.redirect(self.section.url(oficial.id))
 
 
-def routes() -> list[tuple[str, type, dict[str, Any]]]:
-    options = {"entity": ENTITY}
-    return [
-        (r"/admin/oficiales/([^/]+)/tokens", IssueTokenHandler, options),
-        (r"/admin/oficiales/([^/]+)/tokens/([^/]+)/revocar", RevokeTokenHandler, options),
-        (r"/admin/oficiales/([^/]+)/activacion", ActivationHandler, options),
-        *ENTITY.routes(),
-    ]
+default_handlers = [
+    (r"/admin/oficiales/?", ListHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/nuevo", NewHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)", DetailHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/editar", EditHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/borrar", DeleteHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/activacion", ActivationHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/tokens", IssueTokenHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/tokens/([^/]+)/revocar", RevokeTokenHandler, {"section": Oficiales}),
+]

@@ -4,24 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.admin.crud import Entity
-from handlers.base import BaseHandler
+from handlers.admin.crud import DeleteHandler, DetailHandler, EditHandler, ListHandler, NewHandler, Section
 from handlers.forms import PersonaForm
-from repositories.personas import Persona
+from repositories.personas import Persona, PersonaRepository
 
 
-async def detail_context(handler: BaseHandler, persona: Persona) -> dict[str, Any]:
-    return {"vehiculos": await handler.repos.vehiculos.list_by_persona(persona.id)}
+class Personas(Section[Persona]):
+    slug = "personas"
+    title = "Personas"
+    the_one = "la persona"
+    of_the_one = "de la persona"
+    new_title = "Nueva persona"
+    form = PersonaForm
+    references_path = "/admin/vehiculos/"
+
+    @property
+    def repository(self) -> PersonaRepository:
+        return self.repos.personas
+
+    def label(self, persona: Persona) -> str:
+        return f"{persona.nombre} <{persona.correo}>"
+
+    async def detail_context(self, persona: Persona) -> dict[str, Any]:
+        return {"vehiculos": await self.repos.vehiculos.list_by_persona(persona.id)}
 
 
-ENTITY = Entity(
-    slug="personas",
-    singular="la persona",
-    plural="Personas",
-    new_title="Nueva persona",
-    form=PersonaForm,
-    repository=lambda repos: repos.personas,
-    label=lambda persona: f"{persona.nombre} <{persona.correo}>",
-    detail_context=detail_context,
-    references_path="/admin/vehiculos/",
-)
+default_handlers = [
+    (r"/admin/personas/?", ListHandler, {"section": Personas}),
+    (r"/admin/personas/nuevo", NewHandler, {"section": Personas}),
+    (r"/admin/personas/([^/]+)", DetailHandler, {"section": Personas}),
+    (r"/admin/personas/([^/]+)/editar", EditHandler, {"section": Personas}),
+    (r"/admin/personas/([^/]+)/borrar", DeleteHandler, {"section": Personas}),
+]

@@ -52,3 +52,9 @@ class LogoutHandler(BaseHandler):
         self.end_session()
         self.flash("Sesión cerrada.")
         self.redirect("/admin/login")
+
+
+default_handlers = [
+    (r"/admin/login", LoginHandler),
+    (r"/admin/logout", LogoutHandler),
+]

@@ -15,8 +15,9 @@ from typing import AsyncIterator, Iterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, ROOT
-from tests.server_process import ServerProcess
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, ROOT
+from tests.helpers.browser import log_in
+from tests.helpers.server_process import ServerProcess
 
 # Playwright's own browser download cannot run on these machines: use Debian's chromium.
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
@@ -99,15 +100,3 @@ async def admin_page(page: Page) -> Page:
     """A browser tab logged in as the start-up administrator, on the dashboard."""
     await log_in(page)
     return page
-
-
-async def log_in(page: Page, password: str = ADMIN_PASSWORD) -> None:
-    await page.goto("/admin/login")
-    await page.get_by_label("Usuario").fill(ADMIN_USERNAME)
-    await page.get_by_label("Contraseña").fill(password)
-    await page.get_by_role("button", name="Entrar").click()
-
-
-def unique(prefix: str = "") -> str:
-    """A short token that keeps tests sharing one database from colliding."""
-    return prefix + uuid.uuid4().hex[:6]

@@ -11,8 +11,8 @@ import re
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.e2e.conftest import log_in, unique
-from tests.server_process import ServerProcess
+from tests.helpers.browser import log_in, unique
+from tests.helpers.server_process import ServerProcess
 
 
 # -- helpers: what an administrator does, one form at a time -----------------------------------

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers.app import ROOT
+
 COOKIE_SECRET = "server-process-cookie-secret-" + "c" * 32
 JWT_SECRET = "server-process-jwt-secret-" + "j" * 32
 

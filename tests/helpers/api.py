@@ -9,7 +9,6 @@ import dataclasses
 import datetime as dt
 import json
 import socket
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,13 +22,14 @@ from repositories.oficiales import Oficial
 from repositories.personas import Persona
 from repositories.vehiculos import Vehiculo
 from services.tokens import TokenService
+from tests.helpers.app import ROOT
 
-OPENAPI_PATH = Path(__file__).resolve().parent.parent / "openapi.json"
+OPENAPI_PATH = ROOT / "openapi.json"
 OPENAPI: dict[str, Any] = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
 _OPENAPI_URI = "urn:transito:openapi.json"
 _REGISTRY = Registry().with_resource(_OPENAPI_URI, DRAFT202012.create_resource(OPENAPI))
 
-JWT_SECRET = "j" * 48  # what tests.conftest.make_settings gives the app
+JWT_SECRET = "j" * 48  # what tests.helpers.app.make_settings gives the app
 
 
 # -- the contract ---------------------------------------------------------------------------------

@@ -1,16 +1,10 @@
-"""Shared start-up of the command-line scripts: puts the repository root on ``sys.path`` (so
-``python scripts/<name>.py`` imports the application's modules) and runs their async body."""
+"""What the command-line scripts share: running their async body with one-line configuration errors."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 from typing import Awaitable, Callable
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 
 def run_command(command: Callable[[], Awaitable[int]]) -> int:

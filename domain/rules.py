@@ -1,0 +1,146 @@
+"""What a valid value is, in one place: plates, e-mails, free text, numbers typed by people, and the
+Spanish message for each refusal. The admin forms, the API, the repositories (which normalise
+again before every write and every lookup), the scripts and the seeder all call these functions,
+so a value is normalised the same way when it is written and when it is looked up.
+
+Each ``*_or_raise`` function returns the normalised value or raises ``InvalidValue`` with the
+message and the domain field name."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+
+from email_validator import EmailNotValidError, validate_email
+
+from domain.errors import InvalidValue
+
+# -- limits (also stated in the $jsonSchema validators and in openapi.json) ----------------------
+NOMBRE_MAX = 120
+CORREO_MAX = 254
+MARCA_MAX = 60
+COLOR_MAX = 40
+COMENTARIOS_MAX = 2000
+ETIQUETA_MAX = 80
+MAX_BADGE_NUMBER = 2**53  # survives JSON clients that read numbers as doubles
+
+# -- messages --------------------------------------------------------------------------------------
+REQUIRED_MESSAGE = "Este campo es obligatorio."
+PLATE_MESSAGE = "La placa patente debe tener entre 5 y 8 letras o números (sin contar espacios ni guiones)."
+EMAIL_MESSAGE = "Ingrese un correo electrónico válido, por ejemplo nombre@dominio.cl."
+CONTROL_MESSAGE = "No puede contener caracteres de control."
+BADGE_MESSAGE = "Debe ser un número entero positivo."
+
+
+def too_long_message(maximum: int) -> str:
+    return f"Puede tener como máximo {maximum} caracteres."
+
+
+# -- placa patente ---------------------------------------------------------------------------------
+# A normalised plate: 5 to 8 ASCII letters or digits (Chile: BBBB10 and AB1234; Argentina: AB123CD).
+PLATE_PATTERN = "^[A-Z0-9]{5,8}$"
+_PLATE = re.compile(PLATE_PATTERN)
+_PLATE_SEPARATORS = re.compile(r"[\s\-·.]+")
+
+
+def normalize_plate(raw: str) -> str:
+    """'ab-cd 12' -> 'ABCD12': plates are stored upper-case without spaces, dashes or dots."""
+    return _PLATE_SEPARATORS.sub("", raw).upper()
+
+
+def is_valid_plate(plate: str) -> bool:
+    """Whether an already normalised plate is well formed."""
+    return bool(_PLATE.match(plate))
+
+
+def plate_or_raise(raw: str) -> str:
+    plate = normalize_plate(raw)
+    if not is_valid_plate(plate):
+        raise InvalidValue(PLATE_MESSAGE, field="placa_patente")
+    return plate
+
+
+# -- correo electrónico ----------------------------------------------------------------------------
+def normalize_email(raw: str) -> str:
+    """The one form of an e-mail address that is stored and looked up.
+
+    Compatibility forms are folded first (NFKC: full-width 'ａｎａ' is 'ana', a decomposed 'e' plus
+    accent is 'é'), then the e-mail library normalises the domain (IDNA) and the address is
+    lower-cased. So look-alike spellings of one address are one address, and a persona finds her
+    own report however her address was typed. Raises InvalidValue when it is not an address."""
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if not text or len(text) > CORREO_MAX:
+        raise InvalidValue(EMAIL_MESSAGE, field="correo")
+    try:
+        normalized = validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise InvalidValue(EMAIL_MESSAGE, field="correo") from None
+    return normalized.lower()
+
+
+# -- free text -------------------------------------------------------------------------------------
+# C0 controls and DEL, except tab, line feed and carriage return (allowed in multi-line comments).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    return bool(_CONTROL_CHARACTERS.search(text))
+
+
+def text_or_raise(raw: str, *, field: str, maximum: int, required: bool = True) -> str:
+    """A stripped one-line or multi-line text within ``maximum`` characters, without control characters."""
+    text = raw.strip()
+    if required and not text:
+        raise InvalidValue(REQUIRED_MESSAGE, field=field)
+    if len(text) > maximum:
+        raise InvalidValue(too_long_message(maximum), field=field)
+    if has_control_characters(text):
+        raise InvalidValue(CONTROL_MESSAGE, field=field)
+    return text
+
+
+# -- numbers typed by people -----------------------------------------------------------------------
+def ascii_int(raw: str) -> int | None:
+    """The value of a string of ASCII digits, else None. ``str.isdigit`` alone accepts '²' and
+    Arabic-Indic digits, which ``int()`` then refuses or reads differently."""
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+# -- time ------------------------------------------------------------------------------------------
+def to_millisecond(value: dt.datetime) -> dt.datetime:
+    """Drop what MongoDB's dates cannot keep (microseconds), so a stored value equals what we
+    computed and answered with."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+# -- an infraction's time --------------------------------------------------------------------------
+MAX_FUTURE = dt.timedelta(minutes=5)  # clock drift tolerated between a phone and the server
+TIMESTAMP_MESSAGE = "Debe ser una fecha y hora ISO 8601, por ejemplo 2026-11-24T14:30:00-03:00."
+
+
+def parse_timestamp(raw: str, zone: dt.tzinfo) -> dt.datetime:
+    """ISO 8601 to an aware UTC datetime at millisecond precision; a value without an offset is
+    read in ``zone`` (APP_TIMEZONE)."""
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidValue(TIMESTAMP_MESSAGE, field="timestamp") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return to_millisecond(value.astimezone(dt.timezone.utc))
+
+
+def infraction_time_or_raise(raw: str, *, zone: dt.tzinfo, now: dt.datetime, max_age_days: int) -> dt.datetime:
+    """When an infraction happened, as the API accepts it: not in the future (beyond clock drift)
+    and not older than ``max_age_days`` (INFRACTION_MAX_AGE_DAYS)."""
+    value = parse_timestamp(raw, zone)
+    if value > now + MAX_FUTURE:
+        raise InvalidValue(
+            "La fecha y hora está en el futuro (se aceptan hasta 5 minutos de diferencia de reloj).", field="timestamp"
+        )
+    if value < now - dt.timedelta(days=max_age_days):
+        raise InvalidValue(
+            f"La infracción tiene más de {max_age_days} días: no se puede cargar por la API.", field="timestamp"
+        )
+    return value

@@ -1,0 +1,93 @@
+"""``GET /api/generar_informe?email=...``: public and rate-limited, the infractions of every vehicle
+in a persona's name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import rules
+from domain.errors import InvalidValue
+from handlers.api.base import ApiError, ApiHandler, iso_utc
+from repositories.infracciones import Infraccion
+
+REPORT_DEFAULT_LIMIT = 100
+REPORT_MAX_LIMIT = 500
+REPORT_MAX_OFFSET = 1_000_000
+
+
+def report_item_json(item: Infraccion) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "placa_patente": item.placa_patente,
+        "marca": item.marca,
+        "color": item.color,
+        "timestamp": iso_utc(item.timestamp),
+        "comentarios": item.comentarios,
+        "oficial": {"numero": item.oficial_numero, "nombre": item.oficial_nombre},
+    }
+
+
+class GenerarInformeHandler(ApiHandler):
+    """GET /api/generar_informe?email=...: every infraction of the vehicles in a persona's name."""
+
+    public = True
+    REQUEST_FIELDS = {"correo": "email"}
+    ALLOWED_ARGUMENTS = frozenset({"email", "limit", "offset"})
+
+    async def get(self) -> None:
+        decision = await self.throttle("report").hit(self.request.remote_ip or "")
+        if not decision.allowed:
+            raise ApiError(
+                429,
+                f"Demasiadas consultas. Intente nuevamente en {decision.retry_after} segundos.",
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        correo, limit, offset = self._arguments()
+        report = await self.repos.infracciones.report(correo=correo, limit=limit, offset=offset)
+        self.write_json(
+            {
+                "persona": {"nombre": report.nombre, "correo": report.correo},
+                "total": report.total,
+                "limit": limit,
+                "offset": offset,
+                "infracciones": [report_item_json(item) for item in report.infracciones],
+            }
+        )
+
+    def _arguments(self) -> tuple[str, int, int]:
+        errors = []
+        unknown = sorted(set(self.request.query_arguments) - self.ALLOWED_ARGUMENTS)
+        for name in unknown:
+            errors.append({"campo": name, "mensaje": "Parámetro no permitido."})
+        for name in self.ALLOWED_ARGUMENTS & set(self.request.query_arguments):
+            if len(self.request.query_arguments[name]) > 1:
+                errors.append({"campo": name, "mensaje": "Se indicó más de una vez."})
+        raw_email = self.get_query_argument("email", "").strip()
+        correo = ""
+        if not raw_email:
+            errors.append({"campo": "email", "mensaje": "Indique el correo electrónico de la persona (?email=...)."})
+        else:
+            try:
+                correo = rules.normalize_email(raw_email)
+            except InvalidValue as error:
+                errors.append({"campo": "email", "mensaje": error.message})
+        limit = self._integer("limit", REPORT_DEFAULT_LIMIT, 1, REPORT_MAX_LIMIT, errors)
+        offset = self._integer("offset", 0, 0, REPORT_MAX_OFFSET, errors)
+        if errors:
+            raise ApiError(400, "Los parámetros de la consulta no son válidos.", errors=errors)
+        return correo, limit, offset
+
+    def _integer(self, name: str, default: int, low: int, high: int, errors: list[dict[str, str]]) -> int:
+        raw = self.get_query_argument(name, "")
+        if raw == "":
+            return default
+        value = rules.ascii_int(raw)
+        if value is None or not low <= value <= high:
+            errors.append({"campo": name, "mensaje": f"Debe ser un número entero entre {low} y {high}."})
+            return default
+        return value
+
+
+default_handlers = [
+    (r"/api/generar_informe", GenerarInformeHandler),
+]

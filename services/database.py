@@ -1,0 +1,92 @@
+"""The database connection of a process: the one ``AsyncMongoClient`` and the repositories over
+it, for the server and for the command-line scripts (which import this, not the web server)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+from pymongo import AsyncMongoClient
+
+from config import Settings
+from repositories import Repositories, prepare_database
+from services.devdb import EmbeddedDatabase
+from services.metrics import Metrics
+
+log = logging.getLogger("transito")
+
+
+def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) -> AsyncMongoClient:
+    """The one client of a process: majority, journaled writes; aware datetimes; fail fast."""
+    options: dict[str, Any] = {
+        "event_listeners": [metrics.listener] if metrics else [],
+        "tz_aware": True,
+        "w": "majority",
+        "journal": True,
+        "serverSelectionTimeoutMS": 5000,
+        "connectTimeoutMS": 5000,
+        "appname": "transito",
+    }
+    options.update(overrides)
+    return AsyncMongoClient(uri, **options)
+
+
+@contextlib.asynccontextmanager
+async def database(
+    config: Settings, *, uri: str | None = None, metrics: Metrics | None = None
+) -> AsyncIterator[Repositories]:
+    """Repositories over a connected, prepared database; the client is closed on exit."""
+    client = mongo_client(uri or config.mongodb_uri or "", metrics=metrics)
+    try:
+        db = client[config.mongodb_db]
+        await prepare_database(db)
+        yield Repositories.over(db)
+    finally:
+        await client.close()
+
+
+def embedded_uri_file(config: Settings) -> Path:
+    """Where a running development server says which port its embedded database listens on."""
+    return config.data_dir / "db.uri"
+
+
+def start_embedded_database(config: Settings) -> EmbeddedDatabase:
+    log.warning(
+        "MONGODB_URI is not set: starting the embedded development database (SecantusDB) under %s. "
+        "Use real MongoDB in production.",
+        config.data_dir / "db",
+    )
+    embedded = EmbeddedDatabase(config.data_dir / "db")
+    embedded.start()
+    embedded_uri_file(config).write_text(embedded.uri)
+    return embedded
+
+
+@contextlib.asynccontextmanager
+async def cli_database(config: Settings) -> AsyncIterator[Repositories]:
+    """The database for a command-line script: MONGODB_URI; else the embedded database of a
+    running development server; else a short-lived embedded database over the same files."""
+    if config.mongodb_uri:
+        async with database(config) as repos:
+            yield repos
+        return
+    uri_file = embedded_uri_file(config)
+    if uri_file.exists():
+        async with database(config, uri=uri_file.read_text().strip()) as repos:
+            try:
+                await repos.ping()
+            except Exception:
+                pass  # a stale file from a server that died: fall through to our own database
+            else:
+                yield repos
+                return
+    embedded = EmbeddedDatabase(config.data_dir / "db")
+    await asyncio.to_thread(embedded.start)
+    try:
+        async with database(config, uri=embedded.uri) as repos:
+            yield repos
+    finally:
+        await embedded.astop()

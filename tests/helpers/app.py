@@ -1,0 +1,112 @@
+"""The application under test: settings, the real app served on an ephemeral port, forms posted as
+a browser posts them, and a MongoDB client of its own that meets a fail point."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import httpx
+import tornado.netutil
+
+from config import Settings
+from handlers.app import make_app
+from handlers.http import make_http_server
+from repositories import Repositories
+from services.database import mongo_client
+from services.tokens import TokenService
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "una-clave-de-prueba-segura"
+_XSRF = re.compile(r'name="_xsrf" value="([^"]+)"')
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_env": "development",
+        "cookie_secret": "c" * 48,
+        "jwt_secret": "j" * 48,
+        "mongodb_uri": "mongodb://unused",
+        "data_dir": Path("/nonexistent"),
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclasses.dataclass
+class RunningApp:
+    url: str
+    app: Any
+    repos: Repositories
+    settings: Settings
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[RunningApp]:
+    """The real application behind the same HTTP server configuration as production, on 127.0.0.1
+    and an ephemeral port (for tests that need their own settings or repositories; most use the
+    ``running_app`` fixture)."""
+    app = make_app(settings, repos)
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = make_http_server(app, settings)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    try:
+        yield RunningApp(f"http://127.0.0.1:{port}", app, repos, settings)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
+@contextlib.asynccontextmanager
+async def client_meeting_fail_point(
+    mongo_uri: str, appname: str, *, listeners: tuple[Any, ...] = (), **data: Any
+) -> AsyncIterator[Any]:
+    """A MongoDB client of its own, named ``appname`` and reporting to ``listeners``, whose next
+    command listed in ``failCommands`` meets the ``failCommand`` fail point with ``data``; other
+    clients are not affected. The fail point is lifted and both clients closed on exit."""
+    client = mongo_client(mongo_uri, appname=appname, event_listeners=list(listeners))
+    admin = mongo_client(mongo_uri)
+    try:
+        await admin.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1}, data={"appName": appname, **data}
+        )
+        yield client
+    finally:
+        await admin.admin.command("configureFailPoint", "failCommand", mode="off")
+        await admin.close()
+        await client.close()
+
+
+async def xsrf_token(http: httpx.AsyncClient, page: str = "/admin/login") -> str:
+    """The XSRF token a browser would read from a form on ``page`` (or from the cookie the
+    form's page already set; Tornado accepts either)."""
+    if "_xsrf" not in http.cookies:
+        response = await http.get(page)
+        match = _XSRF.search(response.text)
+        assert match, f"no XSRF field on {page} (status {response.status_code})"
+        return match.group(1)
+    return http.cookies["_xsrf"]
+
+
+async def post_form(http: httpx.AsyncClient, url: str, data: dict[str, Any], *, page: str = "/admin/login") -> httpx.Response:
+    """Submit a form as a browser does: with the XSRF token of the page it came from."""
+    token = await xsrf_token(http, page)
+    return await http.post(url, data={**data, "_xsrf": token})
+
+
+async def record_infraction(repos: Repositories, *, numero: int, placa: str) -> None:
+    """What the API does: an officer with a live token records an infraction on a plate."""
+    issued = await TokenService(make_settings().jwt_secret).issue(repos, numero=numero)
+    await repos.infracciones.record(
+        numero_oficial=numero,
+        jti=issued.record.jti,
+        placa_patente=placa,
+        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
+        comentarios="Luz roja",
+    )
