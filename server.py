@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,7 @@ from config import ConfigError, Settings, load_settings
 from handlers.app import make_app
 from handlers.http import make_http_server
 from repositories import Repositories
-from services.database import database, embedded_uri_file, start_embedded_database
+from services.database import database, embedded_database
 from services.metrics import Metrics
 from services.workers import supervise
 
@@ -57,6 +58,7 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket], *, sta
         if not await inflight.wait_idle(SHUTDOWN_GRACE_SECONDS):
             log.warning("gave up waiting for %s request(s)", inflight.count)
         await server.close_all_connections()
+        await app.settings["lookups"].close()  # the last lookups, before the database goes
     log.info("stopped")
 
 
@@ -73,7 +75,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class StoppedDuringStartup(Exception):
+    """SIGTERM or SIGINT arrived before the server was listening."""
+
+
+def _stop_during_startup(signum: int, frame: object) -> None:
+    raise StoppedDuringStartup()
+
+
 def main(argv: list[str] | None = None) -> int:
+    # First of all: a stop asked for while the embedded database starts must not be lost (as PID 1
+    # in a container, a signal without a handler is ignored). serve() installs the lasting handlers.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _stop_during_startup)
+    try:
+        return _main(argv)
+    except StoppedDuringStartup:
+        log.info("stopped during start-up")
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
     if args.port is not None:
@@ -87,17 +109,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s")
 
-    embedded = start_embedded_database(config) if config.embedded_db else None
-    uri = embedded.uri if embedded else config.mongodb_uri or ""
-    try:
+    with embedded_database(config) if config.embedded_db else contextlib.nullcontext(config.mongodb_uri or "") as uri:
         sockets = tornado.netutil.bind_sockets(config.port, reuse_port=config.workers > 1)
         if config.workers > 1:
             return supervise(config.workers, lambda index: run_worker(config, uri, sockets, index))
         asyncio.run(serve(config, uri, sockets))
-    finally:
-        if embedded:
-            embedded_uri_file(config).unlink(missing_ok=True)
-            embedded.stop()
     return 0
 
 

@@ -144,3 +144,13 @@ def infraction_time_or_raise(raw: str, *, zone: dt.tzinfo, now: dt.datetime, max
             f"La infracción tiene más de {max_age_days} días: no se puede cargar por la API.", field="timestamp"
         )
     return value
+
+
+def spanish_duration(seconds: int) -> str:
+    """'15 minutos', '1 minuto', '45 segundos': how long to wait, as a person says it."""
+    if seconds >= 90:
+        minutes = round(seconds / 60)
+        return f"{minutes} minutos"
+    if seconds >= 60:
+        return "1 minuto"
+    return "1 segundo" if seconds == 1 else f"{seconds} segundos"

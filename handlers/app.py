@@ -14,10 +14,11 @@ from config import Settings
 from handlers.admin import dashboard, oficiales, personas, session, vehiculos
 from handlers.api import informe, infracciones, system
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
-from handlers.base import BaseHandler, NotFoundHandler
+from handlers.base import BaseHandler, NotFoundHandler, RedirectToAdmin, StaticFiles
 from handlers.http import InFlight
 from repositories import Repositories
 from services.metrics import Metrics
+from services.lookups import LookupLog, lookup_key
 from services.throttle import Throttle
 from services.tokens import TokenService
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def routes() -> list[Any]:
     return [
-        (r"/", tornado.web.RedirectHandler, {"url": "/admin/"}),
+        (r"/", RedirectToAdmin),
         *system.default_handlers,
         *infracciones.default_handlers,
         *informe.default_handlers,
@@ -43,16 +44,22 @@ def make_app(
     config: Settings, repos: Repositories, *, metrics: Metrics | None = None, **extra_settings: Any
 ) -> tornado.web.Application:
     metrics = metrics or Metrics()
+
+    def throttle(rate: str, namespace: str) -> Throttle:
+        return Throttle(rate, namespace, repos.limites, repos.clock)
+
     app = tornado.web.Application(
         routes(),
         config=config,
         repos=repos,
         token_service=TokenService(config.jwt_secret, repos.clock),
         throttles={
-            "login_user": Throttle(config.login_rate_limit_user, "login-user"),
-            "login_client": Throttle(config.login_rate_limit_client, "login-client"),
-            "report": Throttle(config.report_rate_limit, "report"),
+            "login_user": throttle(config.login_rate_limit_user, "login-user-client"),
+            "login_client": throttle(config.login_rate_limit_client, "login-client"),
+            "login_slowdown": throttle(config.login_slowdown_user, "login-user"),
+            "report": throttle(config.report_rate_limit, "report"),
         },
+        lookups=LookupLog(repos.consultas, lookup_key(config.cookie_secret), repos.clock),
         inflight=InFlight(),
         metrics=metrics,
         log_function=metrics.log_function,
@@ -61,6 +68,7 @@ def make_app(
         xsrf_cookie_kwargs={"httponly": True, "samesite": "Lax"},
         template_path=str(ROOT / "templates"),
         static_path=str(ROOT / "static"),
+        static_handler_class=StaticFiles,
         default_handler_class=NotFoundHandler,
         autoescape="xhtml_escape",
         compress_response=True,
@@ -71,11 +79,12 @@ def make_app(
 
 
 def check_auth_decisions(app: tornado.web.Application) -> None:
-    """Refuse to serve a route without an authentication decision: every handler must be one of
-    ours (admin login required unless ``public``) or a redirect, and a non-public API handler must
-    authenticate in its own ``prepare`` (ApiHandler's refuses every request)."""
+    """Refuse to serve a route without an authentication decision and our security headers: every
+    handler must be one of ours (admin login required unless ``public``; the static files are
+    public on purpose), and a non-public API handler must authenticate in its own ``prepare``
+    (ApiHandler's refuses every request)."""
     for target in _handler_classes(app.default_router):
-        if not issubclass(target, (BaseHandler, tornado.web.RedirectHandler, tornado.web.StaticFileHandler)):
+        if not issubclass(target, (BaseHandler, StaticFiles)):
             raise RuntimeError(f"{target.__name__} does not inherit the authentication decision of BaseHandler")
         if issubclass(target, ApiHandler) and not target.public and target.prepare is ApiHandler.prepare:
             raise RuntimeError(f"{target.__name__} is neither public nor authenticates its requests")

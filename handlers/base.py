@@ -1,6 +1,6 @@
-"""``BaseHandler``, the root of every handler: security headers, the admin's login cookie, flash
-messages and HTML error pages. This module is the one place that maps domain and database errors
-to HTTP status codes (``status_for``); ``handlers/api/base.py`` renders the same errors as JSON.
+"""``BaseHandler``, the root of every handler: security headers, the admin's server-side session,
+flash messages, safe redirects and HTML error pages (statuses come from ``handlers/errors.py``;
+``handlers/api/base.py`` renders the same errors as JSON).
 
 Every handler requires an authenticated administrator unless its class sets ``public = True``."""
 
@@ -8,26 +8,21 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
 import tornado.web
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, WTimeoutError
 
 from config import Settings
+from domain import rules
 from domain.clock import Clock
-from domain.errors import (
-    Conflict,
-    CredentialNotLive,
-    DomainError,
-    InvalidValue,
-    MissingReference,
-    NotFound,
-    StillReferenced,
-)
+from domain.errors import DomainError
+from handlers.errors import STATUS_TITLES, UNAVAILABLE_ERRORS, HTTPRefusal, error_detail, status_for
 from repositories import Repositories
 from repositories.admins import Admin
+from services.lookups import LookupLog
 from services.metrics import Metrics
 from services.throttle import Throttle
 from services.tokens import TokenService
@@ -36,53 +31,19 @@ log = logging.getLogger("transito.http")
 
 SESSION_COOKIE = "session"
 FLASH_COOKIE = "flash"
-SESSION_MAX_AGE_DAYS = 0.5  # an admin logs in again after 12 hours
-
 # Strict by design: no inline script or style, so the admin works with JavaScript disabled.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-
-DOMAIN_STATUS: dict[type[DomainError], int] = {
-    InvalidValue: 400,
-    CredentialNotLive: 401,
-    NotFound: 404,
-    Conflict: 409,
-    StillReferenced: 409,
-    MissingReference: 422,
-}
-# The database is unreachable or too slow: the client may retry later.
-UNAVAILABLE_ERRORS = (ConnectionFailure, ExecutionTimeout, WTimeoutError)
-
-STATUS_TITLES = {
-    400: "Solicitud inválida",
-    401: "No autenticado",
-    403: "Prohibido",
-    404: "No encontrado",
-    405: "Método no permitido",
-    409: "Conflicto",
-    413: "Contenido demasiado grande",
-    415: "Tipo de contenido no soportado",
-    422: "Referencia inexistente",
-    429: "Demasiadas solicitudes",
-    500: "Error interno",
-    503: "Servicio no disponible",
-}
-
-
-def status_for(error: BaseException | None) -> int | None:
-    """The HTTP status a domain or database error stands for (None: not one of ours)."""
-    if isinstance(error, DomainError):
-        return DOMAIN_STATUS.get(type(error), 400)
-    if isinstance(error, UNAVAILABLE_ERRORS):
-        return 503
-    return None
+HSTS = "max-age=31536000; includeSubDomains"
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")  # controls, spaces and backslashes: never in our own URLs
 
 
 def safe_next(target: str | None, default: str = "/admin/") -> str:
-    """Only local absolute paths: '//evil.example' or 'https://evil.example' fall back to the default."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A local absolute path, or ``default``: '//evil.example', 'https://evil.example', a
+    backslash or a control character (which browsers or Tornado would misread) fall back."""
+    if not target or not target.startswith("/") or target.startswith("//") or _UNSAFE_IN_URL.search(target):
         return default
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
@@ -90,11 +51,27 @@ def safe_next(target: str | None, default: str = "/admin/") -> str:
     return target
 
 
+def security_headers(handler: tornado.web.RequestHandler, *, no_store: bool = True) -> None:
+    """The headers every response carries, whichever handler class answers it."""
+    handler.clear_header("Server")  # no product banner
+    handler.set_header("X-Content-Type-Options", "nosniff")
+    handler.set_header("Referrer-Policy", "same-origin")
+    handler.set_header("X-Frame-Options", "DENY")
+    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    if no_store:
+        handler.set_header("Cache-Control", "no-store")
+    if handler.request.protocol == "https":  # directly, or as a trusted proxy says (handlers/http.py)
+        handler.set_header("Strict-Transport-Security", HSTS)
+
+
 class BaseHandler(tornado.web.RequestHandler):
     public: ClassVar[bool] = False
+    max_body_bytes: ClassVar[int] = 1024 * 1024  # forms; read by the HTTP gate before the body arrives
+    answers_any_method: ClassVar[bool] = False  # True for handlers that answer every request in prepare()
 
     def initialize(self, **kwargs: Any) -> None:
         self.admin: Admin | None = None
+        self.session_token: str | None = None
         self.application.settings["inflight"].started()
 
     def on_finish(self) -> None:
@@ -121,19 +98,36 @@ class BaseHandler(tornado.web.RequestHandler):
     def metrics(self) -> Metrics:
         return self.application.settings["metrics"]
 
+    @property
+    def lookups(self) -> LookupLog:
+        return self.application.settings["lookups"]
+
     def throttle(self, name: str) -> Throttle:
         return self.application.settings["throttles"][name]
 
+    # -- what the HTTP gate asks of a route ------------------------------------------------------
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The methods this handler implements (what a 405 lists in ``Allow``)."""
+        if cls.answers_any_method:
+            return list(cls.SUPPORTED_METHODS)
+        return [m for m in cls.SUPPORTED_METHODS if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
+
+    @classmethod
+    def refusal(cls) -> type[BaseHandler]:
+        """The handler that answers, in this handler's format, a request refused before it runs."""
+        return Refusal
+
     # -- headers -------------------------------------------------------------------------------
     def set_default_headers(self) -> None:
-        self.set_header("X-Content-Type-Options", "nosniff")
-        self.set_header("Referrer-Policy", "same-origin")
-        self.set_header("X-Frame-Options", "DENY")
-        self.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        self.set_header("Cache-Control", "no-store")
+        security_headers(self)
         if not hasattr(self, "request_id"):  # set_default_headers runs before initialize, and again on errors
             self.request_id = uuid.uuid4().hex[:16]
         self.set_header("X-Request-ID", self.request_id)
+
+    def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
+        """Every redirect is to a local path: anything else goes to the admin's home."""
+        super().redirect(safe_next(url), permanent, status)
 
     # -- authentication ------------------------------------------------------------------------
     async def prepare(self) -> None:
@@ -148,28 +142,25 @@ class BaseHandler(tornado.web.RequestHandler):
         return self.admin
 
     async def _admin_from_cookie(self) -> Admin | None:
-        raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=SESSION_MAX_AGE_DAYS)
+        raw = self.get_signed_cookie(SESSION_COOKIE, max_age_days=self.config.session_max_hours / 24)
         if not raw:
             return None
-        try:
-            session = json.loads(raw)
-            admin = await self.repos.admins.get(session["id"])
-        except (ValueError, KeyError, TypeError, NotFound):
+        token = raw.decode("ascii", "replace")
+        owner = await self.repos.sesiones.touch(token)
+        if owner is None:
             return None
-        # A password reset bumps session_version and so ends every open session.
-        return admin if session.get("v") == admin.session_version else None
+        self.session_token = token
+        return Admin(owner.admin_id, owner.username)
 
-    def start_session(self, admin: Admin) -> None:
+    async def start_session(self, admin: Admin) -> None:
+        token = await self.repos.sesiones.open(admin_id=admin.id, username=admin.username, client=self.request.remote_ip)
         self.set_signed_cookie(
-            SESSION_COOKIE,
-            json.dumps({"id": admin.id, "v": admin.session_version}),
-            expires_days=None,
-            httponly=True,
-            samesite="Lax",
-            secure=self.request.protocol == "https",
+            SESSION_COOKIE, token, expires_days=None, httponly=True, samesite="Lax", secure=self.request.protocol == "https"
         )
 
-    def end_session(self) -> None:
+    async def end_session(self) -> None:
+        if self.session_token is not None:
+            await self.repos.sesiones.close(self.session_token)
         self.clear_cookie(SESSION_COOKIE)
 
     # -- flash messages ------------------------------------------------------------------------
@@ -206,8 +197,8 @@ class BaseHandler(tornado.web.RequestHandler):
         return "?" + urlencode(args)
 
     def page_argument(self) -> int:
-        raw = self.get_query_argument("page", "1")
-        return int(raw) if raw.isdigit() and 0 < int(raw) < 1_000_000 else 1
+        page = rules.ascii_int(self.get_query_argument("page", "1"))
+        return page if page is not None and 0 < page < 1_000_000 else 1
 
     # -- errors --------------------------------------------------------------------------------
     def send_error(self, status_code: int = 500, **kwargs: Any) -> None:
@@ -225,34 +216,17 @@ class BaseHandler(tornado.web.RequestHandler):
             super().log_exception(typ, value, tb)
             return
         log.error(
-            "unexpected error [request %s] %s %s",
-            self.request_id,
-            self.request.method,
-            self.request.path,
-            exc_info=(typ, value, tb),
+            "unexpected error [request %s] %s %s", self.request_id, self.request.method, self.request.path, exc_info=(typ, value, tb)
         )
 
     def error_detail(self, status_code: int, exc_info: Any) -> str:
-        """A message safe to show a client: ours, or a generic one. Never a driver message."""
-        error = exc_info[1] if exc_info else None
-        if isinstance(error, DomainError):
-            return error.message
-        if isinstance(error, tornado.web.HTTPError) and error.reason and status_code < 500:
-            return error.reason
-        if status_code == 503:
-            return "La base de datos no está disponible en este momento. Intente nuevamente en unos segundos."
-        if status_code >= 500:
-            return f"Ocurrió un error inesperado. Informe el identificador {self.request_id} al soporte."
-        return {
-            400: "La solicitud no es válida.",
-            403: "Solicitud rechazada: falta el token de seguridad del formulario o no coincide. "
-            "Recargue la página e intente de nuevo.",
-            404: "La página o el registro solicitado no existe.",
-            405: "Método no permitido.",
-            413: "El contenido enviado es demasiado grande.",
-        }.get(status_code, STATUS_TITLES.get(status_code, self._reason))
+        return error_detail(status_code, exc_info, self.request_id)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc_info = kwargs.get("exc_info")
+        if exc_info and isinstance(exc_info[1], HTTPRefusal):
+            for name, value in exc_info[1].headers.items():
+                self.set_header(name, value)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.render(
             "error.html",
@@ -269,6 +243,44 @@ class PublicHandler(BaseHandler):
 class NotFoundHandler(PublicHandler):
     """Unknown URL: a 404 page (the application's ``default_handler_class``)."""
 
+    answers_any_method = True
+
     async def prepare(self) -> None:
         await super().prepare()  # a logged-in admin keeps the navigation on the 404 page
         raise tornado.web.HTTPError(404)
+
+
+class Refusal(PublicHandler):
+    """Answers a request that the HTTP gate refused before its handler ran: a body over the
+    route's limit (413), or a method the route does not have (405, with ``Allow``)."""
+
+    answers_any_method = True
+
+    def initialize(self, status: int, allow: list[str] | None = None, limit: int = 0) -> None:  # type: ignore[override]
+        super().initialize()
+        self.status, self.allow, self.limit = status, allow, limit
+
+    def check_xsrf_cookie(self) -> None:
+        """Nothing was read to check: the refusal stands whatever the form carried."""
+
+    async def prepare(self) -> None:
+        if self.status == 405:
+            allow = ", ".join(self.allow or [])
+            raise HTTPRefusal(405, f"Este recurso solo acepta: {allow}.", headers={"Allow": allow})
+        raise HTTPRefusal(413, f"El contenido enviado supera el máximo de {self.limit // 1024} KiB.")
+
+
+class RedirectToAdmin(PublicHandler):
+    """``/``: the admin's home (a login page for whoever is not logged in)."""
+
+    def get(self) -> None:
+        self.redirect("/admin/")
+
+
+class StaticFiles(tornado.web.StaticFileHandler):
+    """The stylesheet and scripts, with the same security headers as every page (they may be cached)."""
+
+    public = True
+
+    def set_default_headers(self) -> None:
+        security_headers(self, no_store=False)

@@ -6,22 +6,26 @@ validators and indexes, idempotently."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from domain.clock import SYSTEM_CLOCK, Clock
-from repositories import admins, infracciones, oficiales, personas, tokens, vehiculos
+from repositories import admins, consultas, infracciones, limites, oficiales, personas, sesiones, tokens, vehiculos
 from repositories.admins import AdminRepository
+from repositories.consultas import LookupRepository
 from repositories.infracciones import InfraccionRepository
+from repositories.limites import LimitRepository
 from repositories.oficiales import OficialRepository
 from repositories.personas import PersonaRepository
+from repositories.sesiones import SessionRepository
 from repositories.tokens import TokenRepository
 from repositories.vehiculos import VehiculoRepository
 
 log = logging.getLogger(__name__)
-_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins)
+_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins, sesiones, limites, consultas)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +38,19 @@ class Repositories:
     infracciones: InfraccionRepository
     tokens: TokenRepository
     admins: AdminRepository
+    sesiones: SessionRepository
+    limites: LimitRepository
+    consultas: LookupRepository
 
     @classmethod
-    def over(cls, db: AsyncDatabase, *, clock: Clock = SYSTEM_CLOCK) -> Repositories:
+    def over(
+        cls,
+        db: AsyncDatabase,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        session_idle: dt.timedelta = dt.timedelta(minutes=30),
+        session_lifetime: dt.timedelta = dt.timedelta(hours=12),
+    ) -> Repositories:
         personas = PersonaRepository(db, clock)
         vehiculos = VehiculoRepository(db, clock, personas=personas)  # a vehicle's owner counts it
         oficiales = OficialRepository(db, clock)
@@ -47,6 +61,7 @@ class Repositories:
         personas.connect(vehiculos=vehiculos, infracciones=infracciones)
         vehiculos.connect(infracciones=infracciones)
         oficiales.connect(tokens=tokens)
+        sesiones = SessionRepository(db, clock, idle=session_idle, lifetime=session_lifetime)
         return cls(
             db=db,
             clock=clock,
@@ -55,16 +70,19 @@ class Repositories:
             oficiales=oficiales,
             infracciones=infracciones,
             tokens=tokens,
-            admins=AdminRepository(db, clock),
+            admins=AdminRepository(db, clock, sesiones=sesiones),  # a password reset ends the sessions
+            sesiones=sesiones,
+            limites=LimitRepository(db),
+            consultas=LookupRepository(db),
         )
 
     async def ping(self) -> None:
         await self.db.command("ping")
 
 
-async def prepare_database(db: AsyncDatabase) -> None:
+async def prepare_database(db: AsyncDatabase, *, lookup_retention_days: int = 90) -> None:
     """Create each collection with its ``$jsonSchema`` validator (or update the validator) and its
-    indexes. Safe to run at every start-up."""
+    indexes, and set how long lookups are kept. Safe to run at every start-up."""
     existing = set(await db.list_collection_names())
     for module in _MODULES:
         name = module.COLLECTION
@@ -80,3 +98,4 @@ async def prepare_database(db: AsyncDatabase) -> None:
                 log.warning("could not update the validator of %s: %s", name, error)
         if module.INDEXES:
             await db[name].create_indexes(module.INDEXES)
+    await LookupRepository(db).keep_for(lookup_retention_days)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from domain import rules
 from domain.clock import Clock
-from repositories.base import find_or_raise, object_id
+from repositories.base import find_or_raise
+from repositories.sesiones import SessionRepository
 
 COLLECTION = "admins"
 INDEXES = [IndexModel([("username", ASCENDING)], unique=True, name="username_unique")]
@@ -37,36 +36,36 @@ _DUMMY_HASH = _hasher.hash("not-a-real-password")
 class Admin:
     id: str
     username: str
-    session_version: int
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Admin:
-        return cls(str(doc["_id"]), doc["username"], doc.get("session_version", 0))
+
+def normalize_username(username: str) -> str:
+    return username.strip().lower()
 
 
 class AdminRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, *, sesiones: SessionRepository) -> None:
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._sesiones = sesiones
 
     async def set_password(self, *, username: str, password: str) -> tuple[Admin, bool]:
-        """Create the admin, or reset its password (which also ends its open sessions).
-        Returns the admin and whether it was created."""
-        now = rules.to_millisecond(self._clock.now())  # compared with what MongoDB gives back
-        result = await self.collection.find_one_and_update(
-            {"username": username.strip().lower()},
-            {
-                "$set": {"password_hash": await asyncio.to_thread(_hasher.hash, password), "actualizado_en": now},
-                "$inc": {"session_version": 1},
-                "$setOnInsert": {"creado_en": now},
-            },
+        """Create the admin, or reset its password and end its open sessions. Returns the admin and
+        whether it was created."""
+        username = normalize_username(username)
+        now = rules.to_millisecond(self._clock.now())
+        password_hash = await asyncio.to_thread(_hasher.hash, password)  # slow on purpose: off the event loop
+        result = await self.collection.update_one(
+            {"username": username},
+            {"$set": {"password_hash": password_hash, "actualizado_en": now}, "$setOnInsert": {"creado_en": now}},
             upsert=True,
-            return_document=True,
         )
-        return Admin.from_doc(result), result["creado_en"] == now
+        doc = await find_or_raise(self.collection, {"username": username}, "El administrador no existe.")
+        if result.upserted_id is None:
+            await self._sesiones.close_all_for(doc["_id"])
+        return Admin(str(doc["_id"]), username), result.upserted_id is not None
 
     async def create_if_missing(self, *, username: str, password: str) -> bool:
-        if await self.collection.count_documents({"username": username.strip().lower()}, limit=1):
+        if await self.collection.count_documents({"username": normalize_username(username)}, limit=1):
             return False
         await self.set_password(username=username, password=password)
         return True
@@ -75,17 +74,18 @@ class AdminRepository:
         return bool(await self.collection.count_documents({}, limit=1))
 
     async def authenticate(self, *, username: str, password: str) -> Admin | None:
-        doc = await self.collection.find_one({"username": username.strip().lower()})
+        doc = await self.collection.find_one({"username": normalize_username(username)})
         try:
             # argon2 is deliberately slow: keep it off the event loop.
             await asyncio.to_thread(_hasher.verify, doc["password_hash"] if doc else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             return None
-        return Admin.from_doc(doc) if doc else None
-
-    async def get(self, admin_id: str | ObjectId) -> Admin:
-        query = {"_id": object_id(admin_id, "administrador")}
-        return Admin.from_doc(await find_or_raise(self.collection, query, "El administrador no existe."))
+        return Admin(str(doc["_id"]), doc["username"]) if doc else None
 
     async def delete(self, username: str) -> bool:
-        return bool((await self.collection.delete_one({"username": username.strip().lower()})).deleted_count)
+        """Delete an administrator and end its sessions."""
+        doc = await self.collection.find_one_and_delete({"username": normalize_username(username)})
+        if doc is None:
+            return False
+        await self._sesiones.close_all_for(doc["_id"])
+        return True

@@ -120,8 +120,6 @@ class Infraccion:
 
 @dataclasses.dataclass(frozen=True)
 class Report:
-    nombre: str
-    correo: str
     total: int
     infracciones: list[Infraccion]
 
@@ -199,13 +197,12 @@ class InfraccionRepository:
         return Infraccion.from_doc(original)
 
     async def report(self, *, correo: str, limit: int, offset: int) -> Report:
-        """Infractions of every vehicle currently in the persona's name, newest first: two commands."""
+        """Infractions of every vehicle currently in the persona's name, newest first, in two
+        commands. An address nobody has gets the same answer as a persona without vehicles."""
         persona = await self._personas.with_vehicles(rules.normalize_email(correo))
-        if persona is None:
-            raise NotFound(f"No existe una persona con el correo {correo}.", field="correo")
-        vehiculos = {v["_id"]: v for v in persona["vehiculos"]}
+        vehiculos = {v["_id"]: v for v in persona["vehiculos"]} if persona else {}
         if not vehiculos:
-            return Report(persona["nombre"], persona["correo"], 0, [])
+            return Report(0, [])
         faceted = await (
             await self.collection.aggregate(
                 [
@@ -226,7 +223,7 @@ class InfraccionRepository:
             current = vehiculos[doc["vehiculo_id"]]  # the report shows the vehicle as it is now
             doc["vehiculo"] = {"marca": current["marca"], "color": current["color"]}
             items.append(Infraccion.from_doc(doc))
-        return Report(persona["nombre"], persona["correo"], total, items)
+        return Report(total, items)
 
     async def latest(self, *, limit: int = 10) -> list[Infraccion]:
         cursor = self.collection.find({}, sort=[("registrada_en", DESCENDING)], limit=limit)

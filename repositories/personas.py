@@ -110,8 +110,8 @@ class PersonaRepository:
         return Persona.from_doc(doc)
 
     async def with_vehicles(self, correo: str) -> dict[str, Any] | None:
-        """The persona with this (normalised) e-mail and her vehicles' ids, makes and colours, in
-        one command; None when no persona has it."""
+        """The vehicles (ids, makes and colours) of the persona with this normalised e-mail, in one
+        command, as ``{"vehiculos": [...]}``; None when no persona has it."""
         pipeline = [
             {"$match": {"correo": correo}},
             {"$limit": 1},
@@ -123,7 +123,7 @@ class PersonaRepository:
                     "as": "vehiculos",
                 }
             },
-            {"$project": {"nombre": 1, "correo": 1, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
+            {"$project": {"_id": 0, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
         ]
         found = await (await self.collection.aggregate(pipeline)).to_list(1)
         return found[0] if found else None

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Create an administrator, or reset its password (which also ends its open sessions).
+"""Create an administrator, reset its password, or delete it (a reset or a delete ends its open
+sessions at once).
 
     python scripts/create_admin.py --username NAME [--password PASSWORD]
+    python scripts/create_admin.py --delete NAME
 
 The password comes from --password, else the ADMIN_PASSWORD environment variable, else an
 interactive prompt. ``--dev-default`` (used by ``make run``) creates the development admin
@@ -39,6 +41,12 @@ def read_password(args: argparse.Namespace) -> str:
 async def run(args: argparse.Namespace) -> int:
     config = load_settings()
     async with cli_database(config) as repos:
+        if args.delete:
+            if not await repos.admins.delete(args.delete):
+                print(f"error: no administrator is called '{args.delete}'", file=sys.stderr)
+                return 1
+            print(f"Administrator '{args.delete}' deleted (its sessions were closed).")
+            return 0
         if args.dev_default:
             if await repos.admins.any_exists():
                 return 0
@@ -67,6 +75,7 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--username", help="the administrator's user name")
     group.add_argument("--dev-default", action="store_true", help="create the development admin if none exists")
+    group.add_argument("--delete", metavar="USERNAME", help="delete this administrator and end its sessions")
     parser.add_argument("--password", help="the password (prefer ADMIN_PASSWORD or the prompt: argv is visible to other users)")
     args = parser.parse_args()
     if args.username is not None:

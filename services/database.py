@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from config import Settings
 from repositories import Repositories, prepare_database
@@ -34,6 +36,14 @@ def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) 
     return AsyncMongoClient(uri, **options)
 
 
+def repositories_for(db: AsyncDatabase, config: Settings) -> Repositories:
+    return Repositories.over(
+        db,
+        session_idle=dt.timedelta(minutes=config.session_idle_minutes),
+        session_lifetime=dt.timedelta(hours=config.session_max_hours),
+    )
+
+
 @contextlib.asynccontextmanager
 async def database(
     config: Settings, *, uri: str | None = None, metrics: Metrics | None = None
@@ -42,8 +52,8 @@ async def database(
     client = mongo_client(uri or config.mongodb_uri or "", metrics=metrics)
     try:
         db = client[config.mongodb_db]
-        await prepare_database(db)
-        yield Repositories.over(db)
+        await prepare_database(db, lookup_retention_days=config.consultas_retention_days)
+        yield repositories_for(db, config)
     finally:
         await client.close()
 
@@ -53,16 +63,23 @@ def embedded_uri_file(config: Settings) -> Path:
     return config.data_dir / "db.uri"
 
 
-def start_embedded_database(config: Settings) -> EmbeddedDatabase:
+@contextlib.contextmanager
+def embedded_database(config: Settings) -> Iterator[str]:
+    """The embedded development database for as long as the server runs; yields its URI. Its port
+    is written where the scripts look for it (``embedded_uri_file``)."""
     log.warning(
         "MONGODB_URI is not set: starting the embedded development database (SecantusDB) under %s. "
         "Use real MongoDB in production.",
         config.data_dir / "db",
     )
     embedded = EmbeddedDatabase(config.data_dir / "db")
-    embedded.start()
-    embedded_uri_file(config).write_text(embedded.uri)
-    return embedded
+    try:
+        embedded.start()
+        embedded_uri_file(config).write_text(embedded.uri)
+        yield embedded.uri
+    finally:
+        embedded_uri_file(config).unlink(missing_ok=True)
+        embedded.stop()
 
 
 @contextlib.asynccontextmanager

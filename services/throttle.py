@@ -1,47 +1,67 @@
-"""Per-process rate limits (login attempts, the public report) over the ``limits`` library.
+"""Rate limits (the public report, failed admin logins), counted in MongoDB so the limit is one
+limit however many worker processes and instances serve the application.
 
-Counters live in memory: with several workers each has its own, so the effective limit is at
-most N times the configured one (documented). A shared store (Redis, MongoDB) can be swapped in
-through ``limits``' storage URIs without touching the callers."""
+A rate is written as ``limits`` parses it ("60/minute", "5/15minutes"). The count is a moving
+window (``repositories.limites``): at most that many attempts in any period, and an attempt over
+the limit is refused without being counted. Every attempt is one ``findAndModify``."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 from limits import parse
-from limits.aio.storage import MemoryStorage
-from limits.aio.strategies import MovingWindowRateLimiter
+
+from domain.clock import Clock
+from repositories.limites import Attempts, LimitRepository
+
+# Attempts kept by ``record`` beyond a limit that slows down instead of refusing.
+RECORDED_BEYOND_LIMIT = 100
 
 
 @dataclasses.dataclass(frozen=True)
 class Decision:
     allowed: bool
-    retry_after: int = 0
+    retry_after: int = 0  # whole seconds, for the Retry-After header
+    count: int = 0  # attempts in the last period, the one asked about included
 
 
 class Throttle:
-    def __init__(self, rate: str, namespace: str) -> None:
-        self._item = parse(rate)
+    def __init__(self, rate: str, namespace: str, store: LimitRepository, clock: Clock) -> None:
+        item = parse(rate)
+        self.limit = item.amount
+        self.period = float(item.get_expiry())
         self._namespace = namespace
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._store = store
+        self._clock = clock
 
     async def hit(self, key: str) -> Decision:
-        """Count one attempt for ``key`` and say whether it is still within the limit."""
-        if await self._limiter.hit(self._item, self._namespace, key):
-            return Decision(True)
-        return Decision(False, await self._retry_after(key))
+        """Count one attempt for ``key`` if it is within the limit, and say whether it was."""
+        now = self._clock.timestamp()
+        attempts, allowed = await self._store.hit(self._key(key), period=self.period, limit=self.limit, now=now)
+        if allowed:
+            return Decision(True, 0, attempts.count)
+        return self._refusal(attempts, now)
+
+    async def record(self, key: str) -> None:
+        """Count one attempt for ``key`` even beyond the limit (for a limit that slows down, not refuses)."""
+        limit = self.limit + RECORDED_BEYOND_LIMIT
+        await self._store.hit(self._key(key), period=self.period, limit=limit, now=self._clock.timestamp())
 
     async def exceeded(self, key: str) -> Decision:
-        """Say whether ``key`` is already over the limit, without counting an attempt."""
-        if await self._limiter.test(self._item, self._namespace, key):
-            return Decision(True)
-        return Decision(False, await self._retry_after(key))
+        """Say whether one more attempt for ``key`` would be within the limit, without counting one."""
+        now = self._clock.timestamp()
+        attempts = await self._store.peek(self._key(key), period=self.period, now=now)
+        if attempts.count < self.limit:
+            return Decision(True, 0, attempts.count + 1)
+        return self._refusal(attempts, now)
 
     async def clear(self, key: str) -> None:
-        await self._limiter.clear(self._item, self._namespace, key)
+        await self._store.clear(self._key(key))
 
-    async def _retry_after(self, key: str) -> int:
-        stats = await self._limiter.get_window_stats(self._item, self._namespace, key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+    def _refusal(self, attempts: Attempts, now: float) -> Decision:
+        wait = attempts.seconds_until_room(self.limit, now)
+        return Decision(False, max(1, math.ceil(wait)), attempts.count + 1)
+
+    def _key(self, key: str) -> str:
+        return f"{self._namespace}:{key}"

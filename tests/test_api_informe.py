@@ -2,11 +2,16 @@
 status and the rate limit. Every response is checked against openapi.json."""
 
 import datetime as dt
+import hashlib
+import hmac
 
 import httpx
 import pytest
 
-from repositories import Repositories
+from domain.clock import FixedClock
+from repositories import Repositories, prepare_database
+from repositories.consultas import LookupRepository
+from services.lookups import LookupLog, lookup_key
 from services.database import mongo_client
 from tests.helpers.api import World, check_contract, closed_port, jti_of, make_world
 from tests.helpers.app import client_meeting_fail_point, make_settings, serve
@@ -44,7 +49,7 @@ async def test_report_covers_every_vehicle_of_the_persona_newest_first(client, r
     response = await informe(client, email="ana.perez@example.cl")
     assert response.status_code == 200
     report = check_contract(response)
-    assert report["persona"] == {"nombre": "Ana Pérez", "correo": "ana.perez@example.cl"}
+    assert set(report) == {"total", "limit", "offset", "infracciones"}  # no persona: nothing about who she is
     assert (report["total"], report["limit"], report["offset"]) == (3, 100, 0)
     assert [i["id"] for i in report["infracciones"]] == [newest, middle, oldest]
     assert [(i["placa_patente"], i["marca"], i["color"]) for i in report["infracciones"]] == [
@@ -52,7 +57,8 @@ async def test_report_covers_every_vehicle_of_the_persona_newest_first(client, r
         ("AB123CD", "Fiat", "Azul"),
         ("BBCD12", "Toyota", "Rojo"),
     ]
-    assert report["infracciones"][0]["oficial"] == {"numero": 42, "nombre": "Juan Soto"}
+    assert set(report["infracciones"][0]) == {"id", "placa_patente", "marca", "color", "timestamp", "comentarios"}
+    assert "Juan Soto" not in response.text and "Ana Pérez" not in response.text  # no officer's or owner's name
     assert report["infracciones"][0]["comentarios"] == "tercera"
 
 
@@ -94,12 +100,14 @@ async def test_paging_with_limit_and_offset(client, repos, world):
     assert (beyond["total"], beyond["infracciones"]) == (5, [])
 
 
-async def test_unknown_email_is_404(client, world):
-    response = await informe(client, email="nadie@example.cl")
-    assert response.status_code == 404
-    problem = check_contract(response)
-    assert "nadie@example.cl" in problem["detail"]
-    assert problem["errors"][0]["campo"] == "email"
+async def test_an_unknown_email_gets_the_same_answer_as_a_persona_without_vehicles(client, repos, world):
+    """The public method must not say who is registered (Ley 21.719)."""
+    await repos.personas.create(nombre="Sin Auto", correo="peaton@example.cl")
+    unknown = await informe(client, email="nadie@example.cl")
+    registered = await informe(client, email="peaton@example.cl")
+    assert unknown.status_code == registered.status_code == 200
+    assert check_contract(unknown) == check_contract(registered) == {"total": 0, "limit": 100, "offset": 0, "infracciones": []}
+    assert unknown.headers.get("Content-Length") == registered.headers.get("Content-Length")
 
 
 @pytest.mark.parametrize(
@@ -138,14 +146,15 @@ async def test_rate_limit_is_429_with_retry_after(repos, world):
         async with httpx.AsyncClient(base_url=app.url) as http:
             allowed = [await informe(http, email="ana.perez@example.cl") for _ in range(3)]
             refused = await informe(http, email="ana.perez@example.cl")
-            refused_even_if_invalid = await informe(http, email="no-es-un-correo")
+            invalid = await informe(http, email="no-es-un-correo")
     assert [r.status_code for r in allowed] == [200, 200, 200]
     assert refused.status_code == 429
     problem = check_contract(refused)
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert refused.headers["Retry-After"] in problem["detail"]
-    assert refused_even_if_invalid.status_code == 429
-    check_contract(refused_even_if_invalid)
+    assert "Intente nuevamente en" in problem["detail"]
+    # A malformed query is refused before it is counted or reaches the database: 400, even when over the limit.
+    assert invalid.status_code == 400
+    check_contract(invalid)
 
 
 async def test_unexpected_database_error_is_a_generic_500(mongo_uri, db, world, caplog):
@@ -176,3 +185,37 @@ async def test_unreachable_database_is_503():
         await client.close()
     assert response.status_code == 503
     assert "base de datos" in check_contract(response)["detail"]
+
+
+async def test_every_lookup_is_logged_with_a_keyed_hash_of_the_email_not_the_email(client, repos, world, running_app, db):
+    await record(repos, world, "BBCD12", 3)
+    await informe(client, email="Ana.Perez@example.cl")
+    await informe(client, email="nadie@example.cl")
+    assert await db["consultas"].count_documents({}) == 0  # nothing written on the request path
+    await running_app.app.settings["lookups"].flush()
+    entries = await db["consultas"].find({}, {"_id": 0}).sort("creada_en", 1).to_list(None)
+    key = lookup_key(running_app.settings.cookie_secret)
+    expected = [
+        hmac.new(key, b"ana.perez@example.cl", hashlib.sha256).hexdigest(),
+        hmac.new(key, b"nadie@example.cl", hashlib.sha256).hexdigest(),
+    ]
+    assert [e["correo_hmac"] for e in entries] == expected
+    assert [(e["cliente"], e["resultados"]) for e in entries] == [("127.0.0.1", 1), ("127.0.0.1", 0)]
+    assert "example.cl" not in str(entries)
+
+
+async def test_lookups_are_kept_the_configured_number_of_days(db):
+    await prepare_database(db, lookup_retention_days=7)
+    assert (await db["consultas"].index_information())["creada_en_ttl"]["expireAfterSeconds"] == 7 * 86_400
+    await prepare_database(db, lookup_retention_days=30)  # a changed setting takes effect at the next start
+    assert (await db["consultas"].index_information())["creada_en_ttl"]["expireAfterSeconds"] == 30 * 86_400
+
+
+async def test_a_lookup_log_that_cannot_be_written_keeps_its_entries_for_later(mongo_uri, db, world):
+    async with client_meeting_fail_point(mongo_uri, "consultas-fault", failCommands=["insert"], errorCode=91) as faulty:
+        log = LookupLog(LookupRepository(faulty[db.name]), b"k" * 32, FixedClock(dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)))
+        log.record(correo="a@example.cl", client="127.0.0.1", results=0)
+        await log.flush()  # meets the fail point: kept
+        assert await db["consultas"].count_documents({}) == 0
+        await log.close()  # the fail point fired once: written now
+    assert await db["consultas"].count_documents({}) == 1

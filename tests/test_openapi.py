@@ -18,7 +18,8 @@ def test_document_covers_every_status_of_both_methods():
     cargar = paths["/api/cargar_infraccion"]["post"]
     informe = paths["/api/generar_informe"]["get"]
     assert set(cargar["responses"]) == {"200", "400", "401", "404", "409", "413", "415", "500", "503"}
-    assert set(informe["responses"]) == {"200", "400", "404", "429", "500", "503"}
+    # no 404: an unknown address gets the same answer as a persona without vehicles (privacy)
+    assert set(informe["responses"]) == {"200", "400", "429", "500", "503"}
     assert cargar["security"] == [{"bearerAuth": []}] and informe["security"] == []
     scheme = OPENAPI["components"]["securitySchemes"]["bearerAuth"]
     assert (scheme["type"], scheme["scheme"], scheme["bearerFormat"]) == ("http", "bearer", "JWT")
@@ -40,7 +41,7 @@ def test_every_example_matches_its_schema():
                     if "example" in content:
                         validate_schema(content["example"], _pointer("paths", path, method, "responses", status, "content", media_type, "schema"))
                         checked += 1
-    assert checked >= 20
+    assert checked >= 19
 
 
 async def test_app_serves_the_document_from_the_repository(client):

@@ -299,8 +299,10 @@ async def test_admin_password_set_authenticate_and_reset(repos):
     doc = await repos.admins.collection.find_one({"username": "root"})
     assert doc["password_hash"].startswith("$argon2") and "una-clave-larga-1" not in doc["password_hash"]
 
+    session = await repos.sesiones.open(admin_id=admin.id, username=admin.username, client="127.0.0.1")
     reset, created = await repos.admins.set_password(username="root", password="una-clave-larga-2")
-    assert not created and reset.session_version == admin.session_version + 1
+    assert not created and reset == admin
+    assert await repos.sesiones.touch(session) is None  # the reset ended the open session
     assert await repos.admins.authenticate(username="root", password="una-clave-larga-1") is None
     assert not await repos.admins.create_if_missing(username="root", password="x" * 12)
     assert (await repos.admins.authenticate(username="root", password="una-clave-larga-2")).id == admin.id

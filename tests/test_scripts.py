@@ -65,6 +65,19 @@ async def test_create_admin_then_reset_its_password(run_script, script_db):
     assert await admins.authenticate(username="operadora", password="otra-clave-de-operadora")
 
 
+async def test_delete_an_administrator_ends_its_sessions(run_script, script_db):
+    repos = Repositories.over(script_db)
+    admin, _ = await repos.admins.set_password(username="saliente", password="una-clave-de-salida")
+    session = await repos.sesiones.open(admin_id=admin.id, username=admin.username, client="127.0.0.1")
+    result = await run_script("--delete", "Saliente")
+    assert result.code == 0, result.err
+    assert "deleted" in result.out
+    assert await repos.admins.authenticate(username="saliente", password="una-clave-de-salida") is None
+    assert await repos.sesiones.touch(session) is None
+    missing = await run_script("--delete", "nadie")
+    assert missing.code == 1 and "no administrator" in missing.err
+
+
 async def test_password_from_the_environment(run_script, script_db):
     result = await run_script("--username", "ops", ADMIN_PASSWORD="clave-desde-el-entorno")
     assert result.code == 0, result.err

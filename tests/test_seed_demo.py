@@ -58,7 +58,6 @@ async def test_seed_fills_consistent_data_that_the_api_reports(mongo_uri, db, cl
     response = await client.get("/api/generar_informe", params={"email": owner["correo"]})
     assert response.status_code == 200, response.text
     report = response.json()
-    assert report["persona"]["nombre"] == owner["nombre"]
     assert report["total"] == expected >= busiest["n_infracciones"] > 0
     assert busiest["placa_patente"] in {item["placa_patente"] for item in report["infracciones"]}
 

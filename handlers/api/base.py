@@ -7,10 +7,9 @@ import datetime as dt
 import json
 from typing import Any, ClassVar
 
-import tornado.web
-
 from domain.errors import DomainError
-from handlers.base import STATUS_TITLES, BaseHandler
+from handlers.base import BaseHandler, Refusal
+from handlers.errors import STATUS_TITLES, HTTPRefusal
 
 BEARER_CHALLENGE = 'Bearer realm="transito"'
 
@@ -20,16 +19,14 @@ def iso_utc(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class ApiError(tornado.web.HTTPError):
+class ApiError(HTTPRefusal):
     """An API refusal with a Spanish detail, optional field errors and extra headers."""
 
     def __init__(
         self, status: int, detail: str, *, errors: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(status, reason=STATUS_TITLES.get(status))
-        self.detail = detail
+        super().__init__(status, detail, headers=headers)
         self.errors = errors
-        self.headers = headers or {}
 
 
 def unauthorized(detail: str) -> ApiError:
@@ -50,6 +47,12 @@ class ApiHandler(BaseHandler):
     async def prepare(self) -> None:
         if not self.public:
             raise NotImplementedError(f"{type(self).__name__} must authenticate its requests itself")
+
+    max_body_bytes: ClassVar[int] = 64 * 1024
+
+    @classmethod
+    def refusal(cls) -> type[BaseHandler]:
+        return ApiRefusal
 
     def set_default_headers(self) -> None:
         super().set_default_headers()
@@ -95,8 +98,8 @@ class ApiHandler(BaseHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
         error = exc_info[1] if exc_info else None
-        if isinstance(error, ApiError):
-            self.problem(status_code, error.detail, errors=error.errors, headers=error.headers)
+        if isinstance(error, HTTPRefusal):
+            self.problem(status_code, self.error_detail(status_code, exc_info), errors=getattr(error, "errors", None), headers=error.headers)
             return
         errors = None
         if isinstance(error, DomainError) and error.field:
@@ -105,10 +108,17 @@ class ApiHandler(BaseHandler):
         self.problem(status_code, self.error_detail(status_code, exc_info), errors=errors, headers=headers)
 
 
+class ApiRefusal(Refusal, ApiHandler):
+    """``Refusal`` for the API: the same refusals, as problem documents."""
+
+    public = True
+
+
 class ApiNotFoundHandler(ApiHandler):
     """Unknown ``/api/...`` path: JSON 404, never an HTML page."""
 
     public = True
+    answers_any_method = True
 
     async def prepare(self) -> None:
         self.problem(404, f"No existe el recurso {self.request.path} en la API.")

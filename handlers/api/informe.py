@@ -1,5 +1,10 @@
 """``GET /api/generar_informe?email=...``: public and rate-limited, the infractions of every vehicle
-in a persona's name."""
+in a persona's name.
+
+Anyone may ask, so the answer says no more than it must (Ley 21.719): no person's or officer's
+name, no annulled infraction, and the same answer for an address nobody has as for a persona
+without vehicles, so the method does not tell who is registered. Every lookup is logged for
+accountability (``services.lookups``), off the request path."""
 
 from __future__ import annotations
 
@@ -23,7 +28,6 @@ def report_item_json(item: Infraccion) -> dict[str, Any]:
         "color": item.color,
         "timestamp": iso_utc(item.timestamp),
         "comentarios": item.comentarios,
-        "oficial": {"numero": item.oficial_numero, "nombre": item.oficial_nombre},
     }
 
 
@@ -31,22 +35,22 @@ class GenerarInformeHandler(ApiHandler):
     """GET /api/generar_informe?email=...: every infraction of the vehicles in a persona's name."""
 
     public = True
-    REQUEST_FIELDS = {"correo": "email"}
     ALLOWED_ARGUMENTS = frozenset({"email", "limit", "offset"})
 
     async def get(self) -> None:
-        decision = await self.throttle("report").hit(self.request.remote_ip or "")
+        correo, limit, offset = self._arguments()  # a malformed request costs the database nothing
+        client = self.request.remote_ip
+        decision = await self.throttle("report").hit(client)
         if not decision.allowed:
             raise ApiError(
                 429,
-                f"Demasiadas consultas. Intente nuevamente en {decision.retry_after} segundos.",
+                f"Demasiadas consultas. Intente nuevamente en {rules.spanish_duration(decision.retry_after)}.",
                 headers={"Retry-After": str(decision.retry_after)},
             )
-        correo, limit, offset = self._arguments()
         report = await self.repos.infracciones.report(correo=correo, limit=limit, offset=offset)
+        self.lookups.record(correo=correo, client=client, results=report.total)
         self.write_json(
             {
-                "persona": {"nombre": report.nombre, "correo": report.correo},
                 "total": report.total,
                 "limit": limit,
                 "offset": offset,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 import os
 from pathlib import Path
 
 from handlers.api.base import ApiError, ApiHandler
 from handlers.base import PublicHandler
 
+log = logging.getLogger("transito.http")
 OPENAPI_PATH = Path(__file__).resolve().parent.parent.parent / "openapi.json"
 
 
@@ -32,7 +34,8 @@ class ReadinessHandler(ApiHandler):
     async def get(self) -> None:
         try:
             await asyncio.wait_for(self.repos.ping(), timeout=2)
-        except Exception:  # any failure means "not ready"; the reason goes to the log only
+        except Exception as error:  # any failure means "not ready"; the reason goes to the log only
+            log.warning("not ready [request %s]: %s: %s", self.request_id, type(error).__name__, error or "timeout")
             self.problem(503, "La base de datos no responde.")
             return
         self.write_json({"status": "ok", "database": "ok"})

@@ -61,6 +61,7 @@ async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[Runnin
     finally:
         server.stop()
         await server.close_all_connections()
+        await app.settings["lookups"].close()
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,94 @@
+"""The ``sesiones`` collection: administrators' sessions, kept on the server so that logging out,
+a password reset or deleting the administrator ends them at once.
+
+The browser's cookie carries only a random token (signed by Tornado); the document's ``_id`` is the
+token's SHA-256, so a copy of the collection opens no session. A session ends after
+``idle`` without use or ``lifetime`` after login, whichever comes first; the TTL index removes it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import secrets
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from domain import rules
+from domain.clock import Clock
+
+COLLECTION = "sesiones"
+INDEXES = [
+    IndexModel([("expira_en", ASCENDING)], expireAfterSeconds=0, name="expira_ttl"),
+    IndexModel([("admin_id", ASCENDING)], name="admin"),
+]
+VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["admin_id", "username", "creada_en", "vence_en", "expira_en"],
+        "properties": {
+            "admin_id": {"bsonType": "objectId"},
+            "username": {"bsonType": "string"},
+            "creada_en": {"bsonType": "date"},
+            "vence_en": {"bsonType": "date"},
+            "expira_en": {"bsonType": "date"},
+        },
+    }
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionOwner:
+    """Who a live session belongs to."""
+
+    admin_id: str
+    username: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SessionRepository:
+    def __init__(self, db: AsyncDatabase, clock: Clock, *, idle: dt.timedelta, lifetime: dt.timedelta) -> None:
+        self.collection = db[COLLECTION]
+        self._clock = clock
+        self.idle = idle
+        self.lifetime = lifetime
+
+    async def open(self, *, admin_id: str, username: str, client: str) -> str:
+        """Start a session; the token to put in the cookie."""
+        token = secrets.token_urlsafe(32)
+        now = rules.to_millisecond(self._clock.now())
+        await self.collection.insert_one(
+            {
+                "_id": _digest(token),
+                "admin_id": ObjectId(admin_id),
+                "username": username,
+                "cliente": client,
+                "creada_en": now,
+                "vence_en": now + self.lifetime,
+                "expira_en": min(now + self.idle, now + self.lifetime),
+            }
+        )
+        return token
+
+    async def touch(self, token: str) -> SessionOwner | None:
+        """The session's owner if it is live, extending its idle deadline (never past its lifetime)."""
+        now = self._clock.now()
+        doc = await self.collection.find_one_and_update(
+            {"_id": _digest(token), "expira_en": {"$gt": now}, "vence_en": {"$gt": now}},
+            [{"$set": {"expira_en": {"$min": [now + self.idle, "$vence_en"]}}}],
+            projection={"admin_id": 1, "username": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        return SessionOwner(str(doc["admin_id"]), doc["username"]) if doc else None
+
+    async def close(self, token: str) -> None:
+        await self.collection.delete_one({"_id": _digest(token)})
+
+    async def close_all_for(self, admin_id: str | ObjectId) -> int:
+        result = await self.collection.delete_many({"admin_id": ObjectId(admin_id)})
+        return result.deleted_count
