@@ -43,6 +43,7 @@ import os
 import re
 import resource
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
@@ -90,11 +91,11 @@ class Failure(Exception):
     """A check that did not hold; the message says what was expected and what was seen."""
 
 
+STARTED = time.monotonic()
+
+
 def step(message: str) -> None:
     print(f"[{time.monotonic() - STARTED:6.1f}s] {message}", flush=True)
-
-
-STARTED = time.monotonic()
 
 
 def run(command: list[str], *, timeout: float = 600, check: bool = True, **kwargs) -> subprocess.CompletedProcess[str]:
@@ -105,12 +106,11 @@ def run(command: list[str], *, timeout: float = 600, check: bool = True, **kwarg
 
 
 def poll(what: str, probe, deadline: float, interval: float = 0.5):
-    """Call probe() until it returns something truthy, or fail at the deadline with its last answer."""
-    last = None
+    """Call probe() until it returns something truthy; fail at the deadline."""
     while True:
-        last = probe()
-        if last:
-            return last
+        answer = probe()
+        if answer:
+            return answer
         if time.monotonic() > deadline:
             raise Failure(f"timed out waiting for {what}")
         time.sleep(interval)
@@ -216,14 +216,11 @@ def make_base() -> None:
             for entry in (rootfs / cache).glob("*"):
                 if entry.is_file():
                     entry.unlink()
-        tar = subprocess.Popen(["tar", "--numeric-owner", "--exclude=./dev/*", "-C", str(rootfs), "-c", "."],
-                               stdout=subprocess.PIPE)
-        run(["podman", "import", "--change", 'CMD ["bash"]',
-             "--change", f"LABEL org.registro.image-test.made={dt.date.today().isoformat()}",
-             "--change", f"LABEL org.registro.image-test.mirror={mirror}",
-             "-", BASE_IMAGE], stdin=tar.stdout)
-        if tar.wait() != 0:
-            raise Failure("tar of the debootstrap root failed")
+        labels = [f"org.registro.image-test.made={dt.date.today().isoformat()}", f"org.registro.image-test.mirror={mirror}"]
+        changes = " ".join(f"--change {shlex.quote('LABEL ' + label)}" for label in labels)
+        run(["bash", "-c", "set -o pipefail; "
+             f"tar --numeric-owner '--exclude=./dev/*' -C {shlex.quote(str(rootfs))} -c . "
+             f"| podman import --change 'CMD [\"bash\"]' {changes} - {BASE_IMAGE}"])
     step(f"base {BASE_IMAGE}: made")
 
 
