@@ -45,6 +45,7 @@ import resource
 import secrets
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -349,6 +350,16 @@ class Engine:
         result = subprocess.run([self.name, "logs", name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, timeout=120)
         return result.stdout
+
+    def remove_leftovers(self) -> None:
+        """Containers and volumes of an earlier run that was killed before it could clean up (its pid is gone)."""
+        for kind, listing in (("container", ["ps", "--all"]), ("volume", ["volume", "ls"])):
+            for name in self(*listing, "--format", "{{.Names}}" if kind == "container" else "{{.Name}}").stdout.split():
+                match = re.fullmatch(r"[\w-]+-image-test-(\d+)", name)
+                if match and not Path(f"/proc/{match.group(1)}").exists():
+                    step(f"removing {kind} {name}, left by an earlier run")
+                    self(*(["rm", "--force", "--volumes"] if kind == "container" else ["volume", "rm", "--force"]), name,
+                         check=False)
 
     def clean_up(self) -> None:
         while self.made_containers:
@@ -700,9 +711,11 @@ def main() -> int:
     args = parser.parse_args()
     engine = Engine(args.engine)
     failures: list[str] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a CI time-out still cleans up (finally below)
     try:
         if args.engine == "podman":
             prepare_podman()
+        engine.remove_leftovers()
         if args.image:
             image, build_seconds = args.image, None
             step(f"image {image} (given, not built here)")
