@@ -3,21 +3,41 @@
 #   docker run -p 8888:8888 IMAGE      -> app + embedded database (SecantusDB) under the /data volume
 #   docker compose up                  -> app + official MongoDB 8 replica set (the production shape)
 # Only requirements.txt is installed: no test or lint tools end up in the image.
+#
+# Base: Debian 12 slim with Debian's own Python 3.11 from apt, so the interpreter gets Debian's security
+# updates at every rebuild, and the image can be rebuilt and tested on a machine with no registry (the
+# official Debian images are made with debootstrap, which `make image-test` does too; see README).
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG DEBIAN_IMAGE=debian:bookworm-slim
+
+# ---- python stage: Debian's Python 3.11, shared by the two stages below (one interpreter, same paths) ----
+FROM ${DEBIAN_IMAGE} AS python
+# python3 is bookworm's metapackage, 3.11.2-1+b1 for the whole life of Debian 12: pinning it fixes the
+# Python line at 3.11. The packages it pulls in (python3.11, libpython3.11-stdlib) and ca-certificates (for
+# a TLS MongoDB such as Atlas or DocumentDB) are left unpinned on purpose: they take bookworm's security
+# updates at every build, and the archive drops a superseded version, which would break a pinned build.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3=3.11.2-1+b1 ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
 
 # ---- build stage: a virtual environment with the runtime dependencies only ----
-FROM ${PYTHON_IMAGE} AS build
+FROM python AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
+# python3-venv (same metapackage version) brings ensurepip; it stays in this stage.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends python3-venv=3.11.2-1+b1 \
+    && rm -rf /var/lib/apt/lists/* \
+    && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt
 RUN pip install --no-cache-dir -r /tmp/requirements.txt
 
 # ---- runtime stage: the virtual environment, the code, a non-root user ----
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python AS runtime
 LABEL org.opencontainers.image.title="registro-infracciones" \
       org.opencontainers.image.description="Registro de infracciones de tránsito (Tornado + MongoDB)" \
       org.opencontainers.image.licenses="MIT"
@@ -34,8 +54,12 @@ COPY . /app
 # container (EMBEDDED_DB=1) and strong secrets are generated once and kept under /data
 # (GENERATE_SECRETS=1). WORKERS=0 means one worker process per CPU.
 # GENERATE_SECRETS is a switch, not a secret: no secret value is ever baked into the image.
-# hadolint ignore=DL3064
+# `python` is the virtual environment's (first on PATH); Debian's own interpreter is python3.
+# PYTHONPATH makes the application's modules importable by the scripts (`python scripts/issue_token.py`),
+# as the editable install does in development.
 ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    LANG=C.UTF-8 \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     APP_ENV=production \

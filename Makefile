@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test fuzz seed bench venv venv-dev clean
+.PHONY: run test image-test fuzz seed bench venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ run: venv
 test: venv-dev
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+
+# The Docker image built from the Dockerfile and used as README's Docker section tells a user to (a few minutes the
+# first time, under a minute after). Podman on a Debian base made here with debootstrap; as root, it installs podman,
+# runc and debootstrap with apt when missing. `make image-test ENGINE=docker IMAGE=name` tests an image built with
+# Docker (the GitHub workflow). The harness needs only python3's standard library, no .venv.
+ENGINE ?= podman
+IMAGE ?=
+image-test:
+	$(PYTHON) tests/image/check_image.py --engine $(ENGINE) $(if $(IMAGE),--image $(IMAGE))
 
 # A long, random contract fuzz of the API (make test runs a short, reproducible one).
 FUZZ_MAX_EXAMPLES ?= 2000
