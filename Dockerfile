@@ -57,6 +57,7 @@ COPY . /app
 # `python` is the virtual environment's (first on PATH); Debian's own interpreter is python3.
 # PYTHONPATH makes the application's modules importable by the scripts (`python scripts/issue_token.py`),
 # as the editable install does in development.
+# hadolint ignore=DL3064
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
     LANG=C.UTF-8 \
