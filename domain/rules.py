@@ -154,3 +154,21 @@ def spanish_duration(seconds: int) -> str:
     if seconds >= 60:
         return "1 minuto"
     return "1 segundo" if seconds == 1 else f"{seconds} segundos"
+
+
+def local_midnight(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """When ``day`` starts in ``zone`` (APP_TIMEZONE), in UTC. Built from the date, not by adding
+    24 hours, so a day of 23 or 25 hours (a daylight-saving change) ends where it should."""
+    return dt.datetime.combine(day, dt.time(0), tzinfo=zone).astimezone(dt.timezone.utc)
+
+
+def local_days(first: dt.date, last: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """[start of ``first``, start of the day after ``last``) in ``zone``, as UTC bounds."""
+    return local_midnight(first, zone), local_midnight(last + dt.timedelta(days=1), zone)
+
+
+def local_month(day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime]:
+    """The calendar month of ``day`` in ``zone``, as UTC bounds."""
+    first = day.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return local_midnight(first, zone), local_midnight(following, zone)

@@ -11,8 +11,9 @@ from typing import Any, Iterator
 import tornado.web
 
 from config import Settings
-from handlers.admin import dashboard, oficiales, personas, session, vehiculos
-from handlers.api import informe, infracciones, system
+from handlers.admin import auditoria, dashboard, infracciones, oficiales, personas, session, vehiculos
+from handlers.api import informe, system
+from handlers.api import infracciones as api_infracciones
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
 from handlers.base import BaseHandler, NotFoundHandler, RedirectToAdmin, StaticFiles
 from handlers.http import InFlight
@@ -29,7 +30,7 @@ def routes() -> list[Any]:
     return [
         (r"/", RedirectToAdmin),
         *system.default_handlers,
-        *infracciones.default_handlers,
+        *api_infracciones.default_handlers,
         *informe.default_handlers,
         (r"/api/.*", ApiNotFoundHandler),  # after every API route: unknown API paths answer JSON
         *dashboard.default_handlers,
@@ -37,6 +38,8 @@ def routes() -> list[Any]:
         *personas.default_handlers,
         *vehiculos.default_handlers,
         *oficiales.default_handlers,
+        *infracciones.default_handlers,
+        *auditoria.default_handlers,
     ]
 
 

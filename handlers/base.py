@@ -6,19 +6,21 @@ Every handler requires an authenticated administrator unless its class sets ``pu
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
-import re
 import uuid
 from typing import Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import tornado.web
 
 from config import Settings
-from domain import rules
+from domain import lifecycle, rules
+from domain.audit import Actor
 from domain.clock import Clock
 from domain.errors import DomainError
+from handlers.headers import safe_next, security_headers
 from handlers.errors import STATUS_TITLES, UNAVAILABLE_ERRORS, HTTPRefusal, error_detail, status_for
 from repositories import Repositories
 from repositories.admins import Admin
@@ -31,39 +33,6 @@ log = logging.getLogger("transito.http")
 
 SESSION_COOKIE = "session"
 FLASH_COOKIE = "flash"
-# Strict by design: no inline script or style, so the admin works with JavaScript disabled.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
-HSTS = "max-age=31536000; includeSubDomains"
-_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f\\]")  # controls, spaces and backslashes: never in our own URLs
-
-
-def safe_next(target: str | None, default: str = "/admin/") -> str:
-    """A local absolute path, or ``default``: '//evil.example', 'https://evil.example', a
-    backslash or a control character (which browsers or Tornado would misread) fall back."""
-    if not target or not target.startswith("/") or target.startswith("//") or _UNSAFE_IN_URL.search(target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
-
-
-def security_headers(handler: tornado.web.RequestHandler, *, no_store: bool = True) -> None:
-    """The headers every response carries, whichever handler class answers it."""
-    handler.clear_header("Server")  # no product banner
-    handler.set_header("X-Content-Type-Options", "nosniff")
-    handler.set_header("Referrer-Policy", "same-origin")
-    handler.set_header("X-Frame-Options", "DENY")
-    handler.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    if no_store:
-        handler.set_header("Cache-Control", "no-store")
-    if handler.request.protocol == "https":  # directly, or as a trusted proxy says (handlers/http.py)
-        handler.set_header("Strict-Transport-Security", HSTS)
-
-
 class BaseHandler(tornado.web.RequestHandler):
     public: ClassVar[bool] = False
     max_body_bytes: ClassVar[int] = 1024 * 1024  # forms; read by the HTTP gate before the body arrives
@@ -72,6 +41,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, **kwargs: Any) -> None:
         self.admin: Admin | None = None
         self.session_token: str | None = None
+        self._repos: Repositories | None = None
         self.application.settings["inflight"].started()
 
     def on_finish(self) -> None:
@@ -80,7 +50,17 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- things that live in the application settings ------------------------------------------
     @property
     def repos(self) -> Repositories:
-        return self.application.settings["repos"]
+        """The repositories, recording every write under this request's actor (``actor``)."""
+        if self._repos is None or self._repos.actor != self.actor:
+            self._repos = self.application.settings["repos"].acting_as(self.actor)
+        return self._repos
+
+    @property
+    def actor(self) -> Actor:
+        """Who this request acts for, as the audit trail records it."""
+        if self.admin is None:
+            return Actor.anonymous(request_id=self.request_id, client=self.request.remote_ip)
+        return Actor.administrator(self.admin.username, request_id=self.request_id, client=self.request.remote_ip)
 
     @property
     def config(self) -> Settings:
@@ -92,7 +72,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     @property
     def clock(self) -> Clock:
-        return self.repos.clock
+        return self.application.settings["repos"].clock
 
     @property
     def metrics(self) -> Metrics:
@@ -146,7 +126,7 @@ class BaseHandler(tornado.web.RequestHandler):
         if not raw:
             return None
         token = raw.decode("ascii", "replace")
-        owner = await self.repos.sesiones.touch(token)
+        owner = await self.application.settings["repos"].sesiones.touch(token)
         if owner is None:
             return None
         self.session_token = token
@@ -187,17 +167,36 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
-        namespace.update(admin=self.admin, flash=self.pop_flash(), request_id=self.request_id, query_string=self.query_with)
+        namespace.update(
+            admin=self.admin,
+            flash=self.pop_flash(),
+            request_id=self.request_id,
+            query_string=self.query_with,
+            zone=self.config.zone,
+            when=self.local_time,
+            estados=lifecycle.LABELS,
+        )
         return namespace
 
+    def local_time(self, value: dt.datetime | None, *, seconds: bool = False) -> str:
+        """A time as the administrators read it: in APP_TIMEZONE, day first."""
+        if value is None:
+            return "—"
+        return value.astimezone(self.config.zone).strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
+
     def query_with(self, **changes: Any) -> str:
-        """The current query string with some arguments changed (for paging links)."""
+        """The current query string with some arguments changed (None: removed), for paging links."""
         args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
-        args.update({k: v for k, v in changes.items() if v is not None})
+        for name, value in changes.items():
+            if value is None:
+                args.pop(name, None)
+            else:
+                args[name] = value
         return "?" + urlencode(args)
 
     def page_argument(self) -> int:
-        page = rules.ascii_int(self.get_query_argument("page", "1"))
+        """The page asked for (``pagina``, or ``page`` in older links); a bad value is page 1."""
+        page = rules.ascii_int(self.get_query_argument("pagina", None) or self.get_query_argument("page", "1"))
         return page if page is not None and 0 < page < 1_000_000 else 1
 
     # -- errors --------------------------------------------------------------------------------

@@ -7,21 +7,26 @@ from __future__ import annotations
 from typing import Any
 
 import tornado.web
-from wtforms import BooleanField, EmailField, Form, IntegerField, PasswordField, StringField
+from wtforms import BooleanField, DateTimeLocalField, EmailField, HiddenField, Form, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
 
-from domain import rules
+from domain import lifecycle, rules
 from domain.errors import InvalidValue
 from services.tokens import DEFAULT_DAYS, MAX_DAYS
 
 
 class TornadoFormData(dict):
-    """The ``getlist`` mapping WTForms reads, over a Tornado request's body arguments."""
+    """The ``getlist`` mapping WTForms reads, over a Tornado request's body (a POST form) or query
+    (a GET form, such as a list's filters) arguments."""
 
-    def __init__(self, handler: tornado.web.RequestHandler) -> None:
+    def __init__(self, handler: tornado.web.RequestHandler, *, query: bool = False) -> None:
         super().__init__()
-        for name in handler.request.body_arguments:
-            self[name] = handler.get_body_arguments(name, strip=False)
+        if query:
+            for name in handler.request.query_arguments:
+                self[name] = handler.get_query_arguments(name, strip=False)
+        else:
+            for name in handler.request.body_arguments:
+                self[name] = handler.get_body_arguments(name, strip=False)
 
     def getlist(self, key: str) -> list[str]:
         return list(self.get(key, []))
@@ -34,6 +39,10 @@ class SpanishForm(Form):
     @classmethod
     def from_request(cls, handler: tornado.web.RequestHandler, **kwargs: Any) -> SpanishForm:
         return cls(TornadoFormData(handler), **kwargs)
+
+    @classmethod
+    def from_query(cls, handler: tornado.web.RequestHandler, **kwargs: Any) -> SpanishForm:
+        return cls(TornadoFormData(handler, query=True), **kwargs)
 
 
 def plain_text(form: Form, field: Any) -> None:
@@ -109,4 +118,33 @@ class TokenForm(SpanishForm):
     )
     etiqueta = StringField(
         "Etiqueta (por ejemplo, el dispositivo)", [Length(max=rules.ETIQUETA_MAX), plain_text], filters=[_strip]
+    )
+
+
+class TransitionForm(SpanishForm):
+    """A status change on an infraction's page; whether the reason is required depends on the move
+    (``domain.lifecycle``), which the repository checks."""
+
+    desde = HiddenField("Estado visto", [REQUIRED_TEXT, Length(max=20)])  # the status the decision was taken on
+    estado = StringField("Nuevo estado", [REQUIRED_TEXT, Length(max=20)], filters=[_strip])
+    motivo = TextAreaField("Motivo", [Length(max=lifecycle.MOTIVO_MAX), plain_text], filters=[_strip])
+
+
+class ReplaceForm(SpanishForm):
+    """Annul an infraction recorded wrongly and record its correction."""
+
+    desde = HiddenField("Estado visto", [REQUIRED_TEXT, Length(max=20)])
+    placa_patente = StringField(
+        "Placa patente", [REQUIRED_TEXT, plain_text, plate], filters=[_normalize_plate],
+        description="La placa correcta; se guarda en mayúsculas sin espacios ni guiones.",
+    )
+    timestamp = DateTimeLocalField(
+        "Fecha y hora de la infracción", [InputRequired(message="Indique la fecha y hora, por ejemplo 24-11-2026 14:30.")],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        description="En la hora local de la institución.",
+    )
+    comentarios = TextAreaField("Comentarios", [Length(max=rules.COMENTARIOS_MAX), plain_text], filters=[_strip])
+    motivo = TextAreaField(
+        "Motivo de la corrección", [REQUIRED_TEXT, Length(max=lifecycle.MOTIVO_MAX), plain_text], filters=[_strip],
+        description="Queda en el historial de ambas infracciones.",
     )

@@ -1,7 +1,9 @@
 """Repositories: the only code that talks to MongoDB, one module per collection. ``Repositories``
 assembles one of each over a database, handing each the siblings whose invariants its writes must
-keep (the wiring is all in ``Repositories.over``); ``prepare_database`` creates collections,
-validators and indexes, idempotently."""
+keep and the audit log its writes are recorded in, for one actor (the wiring is all in
+``Repositories.over``; ``acting_as`` makes the same set for another actor, such as the
+administrator of a request). ``prepare_database`` creates collections, validators and indexes,
+idempotently."""
 
 from __future__ import annotations
 
@@ -12,9 +14,11 @@ import logging
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
+from domain.audit import SYSTEM, Actor
 from domain.clock import SYSTEM_CLOCK, Clock
-from repositories import admins, consultas, infracciones, limites, oficiales, personas, sesiones, tokens, vehiculos
+from repositories import admins, auditoria, consultas, infracciones, limites, oficiales, personas, sesiones, tokens, vehiculos
 from repositories.admins import AdminRepository
+from repositories.auditoria import AuditLog, AuditRepository
 from repositories.consultas import LookupRepository
 from repositories.infracciones import InfraccionRepository
 from repositories.limites import LimitRepository
@@ -25,13 +29,16 @@ from repositories.tokens import TokenRepository
 from repositories.vehiculos import VehiculoRepository
 
 log = logging.getLogger(__name__)
-_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins, sesiones, limites, consultas)
+_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins, sesiones, limites, consultas, auditoria)
 
 
 @dataclasses.dataclass(frozen=True)
 class Repositories:
     db: AsyncDatabase
     clock: Clock
+    actor: Actor
+    session_idle: dt.timedelta
+    session_lifetime: dt.timedelta
     personas: PersonaRepository
     vehiculos: VehiculoRepository
     oficiales: OficialRepository
@@ -41,6 +48,7 @@ class Repositories:
     sesiones: SessionRepository
     limites: LimitRepository
     consultas: LookupRepository
+    auditoria: AuditRepository
 
     @classmethod
     def over(
@@ -50,30 +58,44 @@ class Repositories:
         clock: Clock = SYSTEM_CLOCK,
         session_idle: dt.timedelta = dt.timedelta(minutes=30),
         session_lifetime: dt.timedelta = dt.timedelta(hours=12),
+        actor: Actor = SYSTEM,
     ) -> Repositories:
-        personas = PersonaRepository(db, clock)
-        vehiculos = VehiculoRepository(db, clock, personas=personas)  # a vehicle's owner counts it
-        oficiales = OficialRepository(db, clock)
-        tokens = TokenRepository(db, clock, oficiales=oficiales)  # a token is live on its officer
+        audit = AuditLog(db, clock, actor)  # every write below is recorded under this actor
+        personas = PersonaRepository(db, clock, audit)
+        vehiculos = VehiculoRepository(db, clock, audit, personas=personas)  # a vehicle's owner counts it
+        oficiales = OficialRepository(db, clock, audit)
+        tokens = TokenRepository(db, clock, audit, oficiales=oficiales)  # a token is live on its officer
         # Recording counts the infraction on its officer and vehicle; the report starts at the persona.
-        infracciones = InfraccionRepository(db, clock, oficiales=oficiales, vehiculos=vehiculos, personas=personas)
+        infracciones = InfraccionRepository(db, clock, audit, oficiales=oficiales, vehiculos=vehiculos, personas=personas)
         # The other direction: what a delete or a transfer must look at before it writes.
         personas.connect(vehiculos=vehiculos, infracciones=infracciones)
         vehiculos.connect(infracciones=infracciones)
         oficiales.connect(tokens=tokens)
-        sesiones = SessionRepository(db, clock, idle=session_idle, lifetime=session_lifetime)
+        sesiones = SessionRepository(db, clock, audit, idle=session_idle, lifetime=session_lifetime)
         return cls(
             db=db,
             clock=clock,
+            actor=actor,
+            session_idle=session_idle,
+            session_lifetime=session_lifetime,
             personas=personas,
             vehiculos=vehiculos,
             oficiales=oficiales,
             infracciones=infracciones,
             tokens=tokens,
-            admins=AdminRepository(db, clock, sesiones=sesiones),  # a password reset ends the sessions
+            admins=AdminRepository(db, clock, audit, sesiones=sesiones),  # a password reset ends the sessions
             sesiones=sesiones,
             limites=LimitRepository(db),
             consultas=LookupRepository(db),
+            auditoria=AuditRepository(db),
+        )
+
+    def acting_as(self, actor: Actor) -> Repositories:
+        """The same repositories, recording their writes under ``actor``."""
+        if actor == self.actor:
+            return self
+        return Repositories.over(
+            self.db, clock=self.clock, session_idle=self.session_idle, session_lifetime=self.session_lifetime, actor=actor
         )
 
     async def ping(self) -> None:
@@ -96,6 +118,11 @@ async def prepare_database(db: AsyncDatabase, *, lookup_retention_days: int = 90
                 await db.command("collMod", name, validator=module.VALIDATOR)
             except OperationFailure as error:
                 log.warning("could not update the validator of %s: %s", name, error)
+        existing_indexes = await db[name].index_information() if name in existing else {}
+        for retired in getattr(module, "RETIRED_INDEXES", ()):
+            if retired in existing_indexes:
+                await db[name].drop_index(retired)
         if module.INDEXES:
             await db[name].create_indexes(module.INDEXES)
+    await infracciones.migrate(db)
     await LookupRepository(db).keep_for(lookup_retention_days)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from domain import rules
+from domain import audit, rules
 from domain.clock import Clock
-from repositories.base import find_or_raise
+from repositories.auditoria import AuditLog
+from repositories.base import find_or_raise, in_transaction
 from repositories.sesiones import SessionRepository
 
 COLLECTION = "admins"
@@ -43,9 +46,11 @@ def normalize_username(username: str) -> str:
 
 
 class AdminRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, *, sesiones: SessionRepository) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, sesiones: SessionRepository) -> None:
+        self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._audit = audit
         self._sesiones = sesiones
 
     async def set_password(self, *, username: str, password: str) -> tuple[Admin, bool]:
@@ -54,15 +59,24 @@ class AdminRepository:
         username = normalize_username(username)
         now = rules.to_millisecond(self._clock.now())
         password_hash = await asyncio.to_thread(_hasher.hash, password)  # slow on purpose: off the event loop
-        result = await self.collection.update_one(
-            {"username": username},
-            {"$set": {"password_hash": password_hash, "actualizado_en": now}, "$setOnInsert": {"creado_en": now}},
-            upsert=True,
-        )
-        doc = await find_or_raise(self.collection, {"username": username}, "El administrador no existe.")
-        if result.upserted_id is None:
-            await self._sesiones.close_all_for(doc["_id"])
-        return Admin(str(doc["_id"]), username), result.upserted_id is not None
+
+        async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
+            result = await self.collection.update_one(
+                {"username": username},
+                {"$set": {"password_hash": password_hash, "actualizado_en": now}, "$setOnInsert": {"creado_en": now}},
+                upsert=True,
+                session=session,
+            )
+            doc = await find_or_raise(self.collection, {"username": username}, "El administrador no existe.", session=session)
+            created = result.upserted_id is not None
+            if not created:
+                await self._sesiones.close_all_for(doc["_id"], session=session)
+            action = audit.CREAR if created else audit.CAMBIAR_CLAVE
+            await self._audit.record(session, accion=action, coleccion=COLLECTION, documento_id=doc["_id"], despues={"username": username})
+            return doc, created
+
+        doc, created = await in_transaction(self._db, write)
+        return Admin(str(doc["_id"]), username), created
 
     async def create_if_missing(self, *, username: str, password: str) -> bool:
         if await self.collection.count_documents({"username": normalize_username(username)}, limit=1):
@@ -84,8 +98,13 @@ class AdminRepository:
 
     async def delete(self, username: str) -> bool:
         """Delete an administrator and end its sessions."""
-        doc = await self.collection.find_one_and_delete({"username": normalize_username(username)})
-        if doc is None:
-            return False
-        await self._sesiones.close_all_for(doc["_id"])
-        return True
+
+        async def write(session: AsyncClientSession) -> bool:
+            doc = await self.collection.find_one_and_delete({"username": normalize_username(username)}, session=session)
+            if doc is None:
+                return False
+            await self._sesiones.close_all_for(doc["_id"], session=session)
+            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=doc["_id"], antes=doc)
+            return True
+
+        return await in_transaction(self._db, write)

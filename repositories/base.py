@@ -60,10 +60,12 @@ def raise_conflict(error: DuplicateKeyError, messages: dict[str, str]) -> None:
     raise error
 
 
-async def insert_unique(collection: AsyncCollection, doc: dict[str, Any], messages: dict[str, str]) -> dict[str, Any]:
+async def insert_unique(
+    collection: AsyncCollection, doc: dict[str, Any], messages: dict[str, str], *, session: AsyncClientSession | None = None
+) -> dict[str, Any]:
     """Insert ``doc`` (setting its ``_id``); a duplicate on a unique field becomes a Conflict."""
     try:
-        result = await collection.insert_one(doc)
+        result = await collection.insert_one(doc, session=session)
     except DuplicateKeyError as error:
         raise_conflict(error, messages)
     doc["_id"] = result.inserted_id
@@ -71,9 +73,14 @@ async def insert_unique(collection: AsyncCollection, doc: dict[str, Any], messag
 
 
 async def find_or_raise(
-    collection: AsyncCollection, query: dict[str, Any], message: str, *, field: str | None = None
+    collection: AsyncCollection,
+    query: dict[str, Any],
+    message: str,
+    *,
+    field: str | None = None,
+    session: AsyncClientSession | None = None,
 ) -> dict[str, Any]:
-    doc = await collection.find_one(query)
+    doc = await collection.find_one(query, session=session)
     if doc is None:
         raise NotFound(message, field=field)
     return doc

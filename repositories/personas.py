@@ -16,16 +16,17 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from domain import rules
+from domain import audit, rules
 from domain.clock import Clock
-from domain.errors import MissingReference, NotFound, StillReferenced
+from domain.errors import InvalidValue, MissingReference, NotFound, StillReferenced
 from repositories import vehiculos as vehiculos_module
-from repositories.base import Page, contains, find_or_raise, insert_unique, object_id, page_bounds, raise_conflict
+from repositories.auditoria import AuditLog
+from repositories.base import Page, contains, find_or_raise, in_transaction, insert_unique, object_id, page_bounds, raise_conflict
 
 if TYPE_CHECKING:
     from repositories.infracciones import InfraccionRepository
@@ -79,9 +80,11 @@ def vehicles_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
 
 
 class PersonaRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
+        self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._audit = audit
         self._vehiculos: VehiculoRepository | None = None
         self._infracciones: InfraccionRepository | None = None
 
@@ -91,8 +94,15 @@ class PersonaRepository:
         self._infracciones = infracciones
 
     async def create(self, *, nombre: str, correo: str) -> Persona:
-        doc = new_document(nombre=nombre, correo=correo, now=self._clock.now())
-        return Persona.from_doc(await insert_unique(self.collection, doc, DUPLICATE_MESSAGES))
+        doc = new_document(nombre=nombre, correo=correo, now=rules.to_millisecond(self._clock.now()))
+
+        async def write(session: AsyncClientSession) -> dict[str, Any]:
+            doc.pop("_id", None)  # a retried transaction inserts afresh
+            await insert_unique(self.collection, doc, DUPLICATE_MESSAGES, session=session)
+            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
+            return doc
+
+        return Persona.from_doc(await in_transaction(self._db, write))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:
         query = {"_id": object_id(persona_id, "persona")}
@@ -108,6 +118,15 @@ class PersonaRepository:
         message = f"No existe una persona con el correo {normalized}."
         doc = await find_or_raise(self.collection, {"correo": normalized}, message, field="correo")
         return Persona.from_doc(doc)
+
+    async def find_by_email(self, correo: str) -> Persona | None:
+        """The persona with this e-mail, or None (also for a malformed one)."""
+        try:
+            normalized = rules.normalize_email(correo)
+        except InvalidValue:
+            return None
+        doc = await self.collection.find_one({"correo": normalized})
+        return Persona.from_doc(doc) if doc else None
 
     async def with_vehicles(self, correo: str) -> dict[str, Any] | None:
         """The vehicles (ids, makes and colours) of the persona with this normalised e-mail, in one
@@ -129,17 +148,22 @@ class PersonaRepository:
         return found[0] if found else None
 
     async def update(self, persona_id: str, *, nombre: str, correo: str) -> Persona:
+        oid = object_id(persona_id, "persona")
+        fields = _fields(nombre, correo)
+
+        async def write(session: AsyncClientSession) -> dict[str, Any]:
+            before = await self.collection.find_one_and_update({"_id": oid}, {"$set": fields}, session=session)
+            if before is None:
+                raise NotFound(f"No existe la persona {persona_id}.")
+            after = {**before, **fields}
+            if after != before:
+                await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
+            return after
+
         try:
-            doc = await self.collection.find_one_and_update(
-                {"_id": object_id(persona_id, "persona")},
-                {"$set": _fields(nombre, correo)},
-                return_document=ReturnDocument.AFTER,
-            )
+            return Persona.from_doc(await in_transaction(self._db, write))
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
-        if doc is None:
-            raise NotFound(f"No existe la persona {persona_id}.")
-        return Persona.from_doc(doc)
 
     # -- the vehicle counter, written in the vehicle's transaction -----------------------------------
     async def take_vehicle(self, persona_id: ObjectId, session: AsyncClientSession) -> None:
@@ -170,8 +194,7 @@ class PersonaRepository:
         await self._settle_transferred_vehicles(oid)
         if await self._infracciones.names_owner(oid):
             raise StillReferenced("No se puede borrar: la persona figura como propietaria en infracciones registradas.")
-        result = await self.collection.delete_one({"_id": oid, VEHICLE_COUNTER: 0, PENDING_FIELD: {"$in": [None, []]}})
-        if result.deleted_count:
+        if await in_transaction(self._db, lambda session: self._delete_if_free(oid, session)):
             return
         persona = await self.get(oid)  # raises NotFound when it was not there at all
         placas = await self._vehiculos.plates_of(oid)
@@ -180,6 +203,15 @@ class PersonaRepository:
             f"{len(placas)} vehículo(s): {', '.join(placas)}.",
             references=placas,
         )
+
+    async def _delete_if_free(self, oid: ObjectId, session: AsyncClientSession) -> bool:
+        """One atomic check and delete (with its audit entry); False when she still owns something."""
+        free = {"_id": oid, VEHICLE_COUNTER: 0, PENDING_FIELD: {"$in": [None, []]}}
+        deleted = await self.collection.find_one_and_delete(free, session=session)
+        if deleted is None:
+            return False
+        await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=deleted)
+        return True
 
     async def _settle_transferred_vehicles(self, oid: ObjectId) -> None:
         assert self._vehiculos is not None

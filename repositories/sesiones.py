@@ -14,10 +14,13 @@ import secrets
 
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from domain import rules
+from domain import audit, rules
 from domain.clock import Clock
+from repositories.auditoria import AuditLog
+from repositories.base import in_transaction
 
 COLLECTION = "sesiones"
 INDEXES = [
@@ -52,27 +55,33 @@ def _digest(token: str) -> str:
 
 
 class SessionRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, *, idle: dt.timedelta, lifetime: dt.timedelta) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, idle: dt.timedelta, lifetime: dt.timedelta) -> None:
+        self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._audit = audit
         self.idle = idle
         self.lifetime = lifetime
 
     async def open(self, *, admin_id: str, username: str, client: str) -> str:
-        """Start a session; the token to put in the cookie."""
+        """Start a session (a login, in the audit trail); the token to put in the cookie."""
         token = secrets.token_urlsafe(32)
         now = rules.to_millisecond(self._clock.now())
-        await self.collection.insert_one(
-            {
-                "_id": _digest(token),
-                "admin_id": ObjectId(admin_id),
-                "username": username,
-                "cliente": client,
-                "creada_en": now,
-                "vence_en": now + self.lifetime,
-                "expira_en": min(now + self.idle, now + self.lifetime),
-            }
-        )
+        doc = {
+            "_id": _digest(token),
+            "admin_id": ObjectId(admin_id),
+            "username": username,
+            "cliente": client,
+            "creada_en": now,
+            "vence_en": now + self.lifetime,
+            "expira_en": min(now + self.idle, now + self.lifetime),
+        }
+
+        async def write(session: AsyncClientSession) -> None:
+            await self.collection.insert_one(doc, session=session)
+            await self._audit.record(session, accion=audit.INICIAR_SESION, coleccion=COLLECTION, documento_id=doc["admin_id"])
+
+        await in_transaction(self._db, write)
         return token
 
     async def touch(self, token: str) -> SessionOwner | None:
@@ -87,8 +96,20 @@ class SessionRepository:
         return SessionOwner(str(doc["admin_id"]), doc["username"]) if doc else None
 
     async def close(self, token: str) -> None:
-        await self.collection.delete_one({"_id": _digest(token)})
+        """End a session (a logout, in the audit trail)."""
 
-    async def close_all_for(self, admin_id: str | ObjectId) -> int:
-        result = await self.collection.delete_many({"admin_id": ObjectId(admin_id)})
+        async def write(session: AsyncClientSession) -> None:
+            closed = await self.collection.find_one_and_delete({"_id": _digest(token)}, session=session)
+            if closed is not None:
+                await self._audit.record(session, accion=audit.CERRAR_SESION, coleccion=COLLECTION, documento_id=closed["admin_id"])
+
+        await in_transaction(self._db, write)
+
+    async def close_all_for(self, admin_id: str | ObjectId, *, session: AsyncClientSession | None = None) -> int:
+        """End every session of an administrator (in the transaction of the change that requires it)."""
+        result = await self.collection.delete_many({"admin_id": ObjectId(admin_id)}, session=session)
         return result.deleted_count
+
+    async def failed_login(self, username: str) -> None:
+        """Record a refused login in the audit trail (the attempted user name, never the password)."""
+        await self._audit.record(None, accion=audit.SESION_FALLIDA, coleccion=COLLECTION, documento_id=None, despues={"usuario": username})

@@ -11,12 +11,14 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from domain import rules
+from domain import audit, rules
 from domain.clock import Clock
 from domain.errors import NotFound
-from repositories.base import object_id
+from repositories.auditoria import AuditLog
+from repositories.base import in_transaction, object_id
 from repositories.oficiales import OficialRepository
 
 COLLECTION = "tokens"
@@ -72,9 +74,11 @@ class TokenRecord:
 
 
 class TokenRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, *, oficiales: OficialRepository) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, oficiales: OficialRepository) -> None:
+        self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._audit = audit
         self._oficiales = oficiales
 
     async def register(
@@ -90,40 +94,58 @@ class TokenRepository:
             "expira_en": expira_en,
             "revocado_en": None,
         }
-        await self.collection.insert_one(doc)
-        expired = [
-            d["jti"] async for d in self.collection.find({"oficial_id": oficial_id, "expira_en": {"$lte": creado_en}}, {"jti": 1})
-        ]
-        live = await self._oficiales.add_live_token(oficial_id, jti)
-        if expired:  # keep the live list short: MongoDB cannot $push and $pull one field at once
-            await self._oficiales.drop_live_tokens(oficial_id, expired)
-        if not live:
-            await self.collection.delete_one({"_id": doc["_id"]})
-            raise NotFound("El oficial no existe o está inactivo: no se le puede emitir un token.")
+
+        async def write(session: AsyncClientSession) -> None:
+            doc.pop("_id", None)  # a retried transaction inserts afresh
+            await self.collection.insert_one(doc, session=session)
+            if not await self._oficiales.add_live_token(oficial_id, jti, session=session):
+                raise NotFound("El oficial no existe o está inactivo: no se le puede emitir un token.")
+            expired = [
+                d["jti"]
+                async for d in self.collection.find(
+                    {"oficial_id": oficial_id, "expira_en": {"$lte": creado_en}}, {"jti": 1}, session=session
+                )
+            ]
+            if expired:  # keep the live list short (MongoDB cannot $push and $pull one field in one update)
+                await self._oficiales.drop_live_tokens(oficial_id, expired, session=session)
+            await self._audit.record(session, accion=audit.EMITIR_TOKEN, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
+
+        await in_transaction(self._db, write)
         return TokenRecord.from_doc(doc)
 
     async def revoke(self, token_id: str, *, oficial_id: str, reason: str = "revocado por un administrador") -> TokenRecord:
         """Revoke one of this officer's tokens (a token of another officer is not found)."""
         query = {"_id": object_id(token_id, "token"), "oficial_id": object_id(oficial_id, "oficial")}
-        doc = await self.collection.find_one(query)
-        if doc is None:
-            raise NotFound("El token no existe.")
-        # Dropped from the live list first: that is what makes the revocation effective for the API.
-        await self._oficiales.drop_live_tokens(doc["oficial_id"], [doc["jti"]])
-        if doc.get("revocado_en") is None:
-            doc["revocado_en"] = rules.to_millisecond(self._clock.now())
-            doc["motivo_revocacion"] = reason
-            await self.collection.update_one(
-                {"_id": doc["_id"]}, {"$set": {"revocado_en": doc["revocado_en"], "motivo_revocacion": reason}}
-            )
-        return TokenRecord.from_doc(doc)
 
-    async def mark_revoked_for_officer(self, oficial_id: ObjectId, reason: str) -> None:
+        async def write(session: AsyncClientSession) -> dict[str, Any]:
+            doc = await self.collection.find_one(query, session=session)
+            if doc is None:
+                raise NotFound("El token no existe.")
+            # Dropped from the live list: that is what makes the revocation effective for the API.
+            await self._oficiales.drop_live_tokens(doc["oficial_id"], [doc["jti"]], session=session)
+            if doc.get("revocado_en") is not None:
+                return doc  # revoked before: nothing changes
+            revoked = {**doc, "revocado_en": rules.to_millisecond(self._clock.now()), "motivo_revocacion": reason}
+            await self.collection.update_one(
+                {"_id": doc["_id"]}, {"$set": {"revocado_en": revoked["revocado_en"], "motivo_revocacion": reason}}, session=session
+            )
+            await self._audit.record(session, accion=audit.REVOCAR_TOKEN, coleccion=COLLECTION, documento_id=doc["_id"], antes=doc, despues=revoked)
+            return revoked
+
+        return TokenRecord.from_doc(await in_transaction(self._db, write))
+
+    async def mark_revoked_for_officer(self, oficial_id: ObjectId, reason: str, *, session: AsyncClientSession) -> None:
         """Record why every still-unrevoked token of an officer died (its live list was emptied)."""
         await self.collection.update_many(
             {"oficial_id": oficial_id, "revocado_en": None},
             {"$set": {"revocado_en": rules.to_millisecond(self._clock.now()), "motivo_revocacion": reason}},
+            session=session,
         )
+
+    async def find_by_jti(self, jti: str) -> TokenRecord | None:
+        """The record of the token with this id (which an infraction loaded through the API names)."""
+        doc = await self.collection.find_one({"jti": jti})
+        return TokenRecord.from_doc(doc) if doc else None
 
     async def list_for_officer(self, oficial_id: str | ObjectId, *, limit: int = 100) -> list[TokenRecord]:
         cursor = self.collection.find(

@@ -21,9 +21,10 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from domain import rules
+from domain import audit, rules
 from domain.clock import Clock
 from domain.errors import NotFound, StillReferenced
+from repositories.auditoria import AuditLog
 from repositories.base import Page, contains, find_or_raise, in_transaction, object_id, page_bounds, raise_conflict
 
 if TYPE_CHECKING:
@@ -93,9 +94,10 @@ class Vehiculo:
 
 
 class VehiculoRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, *, personas: PersonaRepository) -> None:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, personas: PersonaRepository) -> None:
         self._db = db
         self._clock = clock
+        self._audit = audit
         self.collection = db[COLLECTION]
         self._personas = personas
         self._infracciones: InfraccionRepository | None = None
@@ -106,12 +108,14 @@ class VehiculoRepository:
 
     async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
         owner = object_id(persona_id, "persona")
-        doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=self._clock.now())
+        now = rules.to_millisecond(self._clock.now())
+        doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=now)
 
         async def write(session: AsyncClientSession) -> None:
             doc.pop("_id", None)  # a retried transaction inserts afresh
             await self._personas.take_vehicle(owner, session)
             await self.collection.insert_one(doc, session=session)
+            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
 
         try:
             await in_transaction(self._db, write)
@@ -137,7 +141,10 @@ class VehiculoRepository:
                 in_flight = await self._infractions_in_flight(current, session)
                 await self._personas.release_vehicle(current["persona_id"], oid, infraction_in_flight=in_flight, session=session)
             await self.collection.update_one({"_id": oid}, {"$set": changes}, session=session)
-            return {**current, **changes}
+            after = {**current, **changes}
+            if after != current:
+                await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=current, despues=after)
+            return after
 
         try:
             return Vehiculo.from_doc(await in_transaction(self._db, write))
@@ -178,16 +185,18 @@ class VehiculoRepository:
                     f"{current[INFRACTION_COUNTER]} infracción(es) registrada(s), que son registros legales."
                 )
             await self._personas.release_vehicle(doc["persona_id"], oid, infraction_in_flight=False, session=session)
+            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=doc)
 
         await in_transaction(self._db, write)
 
     # -- the infraction counter, written before an infraction ------------------------------------
-    async def count_infraction(self, placa_patente: str) -> dict[str, Any] | None:
+    async def count_infraction(self, placa_patente: str, *, session: AsyncClientSession | None = None) -> dict[str, Any] | None:
         """Announce an infraction of the vehicle with this plate; its make, colour and owner, or None."""
         return await self.collection.find_one_and_update(
             {"placa_patente": placa_patente},
             {"$inc": {INFRACTION_COUNTER: 1}},
             projection={"marca": 1, "color": 1, "persona_id": 1},
+            session=session,
         )
 
     async def give_back_infraction(self, vehiculo_id: ObjectId) -> None:

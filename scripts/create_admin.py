@@ -18,6 +18,7 @@ import secrets
 import sys
 
 from config import load_settings
+from domain.audit import Actor
 from services.cli import run_command
 from services.database import cli_database
 
@@ -40,7 +41,7 @@ def read_password(args: argparse.Namespace) -> str:
 
 async def run(args: argparse.Namespace) -> int:
     config = load_settings()
-    async with cli_database(config) as repos:
+    async with cli_database(config, Actor.script("create_admin.py")) as repos:
         if args.delete:
             if not await repos.admins.delete(args.delete):
                 print(f"error: no administrator is called '{args.delete}'", file=sys.stderr)

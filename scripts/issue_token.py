@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from config import load_settings
+from domain.audit import Actor
 from domain.errors import NotFound
 from services.cli import run_command
 from services.database import cli_database
@@ -19,7 +20,7 @@ from services.tokens import DEFAULT_DAYS, MAX_DAYS, TokenService
 
 async def run(args: argparse.Namespace) -> int:
     config = load_settings()
-    async with cli_database(config) as repos:
+    async with cli_database(config, Actor.script("issue_token.py")) as repos:
         try:
             oficial = await repos.oficiales.get_by_numero(args.officer)
             issued = await TokenService(config.jwt_secret).issue(

@@ -17,6 +17,7 @@ from pymongo.errors import BulkWriteError
 from tqdm import tqdm
 
 from config import load_settings
+from domain.audit import Actor
 from services.cli import run_command
 from services.database import cli_database
 from services.demo_data import seed
@@ -55,7 +56,7 @@ async def run(args: argparse.Namespace) -> int:
                 return None
             return bars.enter_context(tqdm(total=total, desc=label, unit=" doc", file=sys.stderr))
 
-        async with cli_database(config) as repos:
+        async with cli_database(config, Actor.script("seed_demo.py")) as repos:
             try:
                 summary = await seed(
                     repos.db,

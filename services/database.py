@@ -14,6 +14,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from config import Settings
+from domain.audit import SYSTEM, Actor
 from repositories import Repositories, prepare_database
 from services.devdb import EmbeddedDatabase
 from services.metrics import Metrics
@@ -36,24 +37,25 @@ def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) 
     return AsyncMongoClient(uri, **options)
 
 
-def repositories_for(db: AsyncDatabase, config: Settings) -> Repositories:
+def repositories_for(db: AsyncDatabase, config: Settings, actor: Actor = SYSTEM) -> Repositories:
     return Repositories.over(
         db,
         session_idle=dt.timedelta(minutes=config.session_idle_minutes),
         session_lifetime=dt.timedelta(hours=config.session_max_hours),
+        actor=actor,
     )
 
 
 @contextlib.asynccontextmanager
 async def database(
-    config: Settings, *, uri: str | None = None, metrics: Metrics | None = None
+    config: Settings, *, uri: str | None = None, metrics: Metrics | None = None, actor: Actor = SYSTEM
 ) -> AsyncIterator[Repositories]:
-    """Repositories over a connected, prepared database; the client is closed on exit."""
+    """Repositories over a connected, prepared database, writing as ``actor``; the client is closed on exit."""
     client = mongo_client(uri or config.mongodb_uri or "", metrics=metrics)
     try:
         db = client[config.mongodb_db]
         await prepare_database(db, lookup_retention_days=config.consultas_retention_days)
-        yield repositories_for(db, config)
+        yield repositories_for(db, config, actor)
     finally:
         await client.close()
 
@@ -83,16 +85,17 @@ def embedded_database(config: Settings) -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def cli_database(config: Settings) -> AsyncIterator[Repositories]:
-    """The database for a command-line script: MONGODB_URI; else the embedded database of a
-    running development server; else a short-lived embedded database over the same files."""
+async def cli_database(config: Settings, actor: Actor) -> AsyncIterator[Repositories]:
+    """The database for a command-line script, writing as ``actor`` (its operating-system user):
+    MONGODB_URI; else the embedded database of a running development server; else a short-lived
+    embedded database over the same files."""
     if config.mongodb_uri:
-        async with database(config) as repos:
+        async with database(config, actor=actor) as repos:
             yield repos
         return
     uri_file = embedded_uri_file(config)
     if uri_file.exists():
-        async with database(config, uri=uri_file.read_text().strip()) as repos:
+        async with database(config, uri=uri_file.read_text().strip(), actor=actor) as repos:
             try:
                 await repos.ping()
             except Exception:
@@ -103,7 +106,7 @@ async def cli_database(config: Settings) -> AsyncIterator[Repositories]:
     embedded = EmbeddedDatabase(config.data_dir / "db")
     await asyncio.to_thread(embedded.start)
     try:
-        async with database(config, uri=embedded.uri) as repos:
+        async with database(config, uri=embedded.uri, actor=actor) as repos:
             yield repos
     finally:
         await embedded.astop()

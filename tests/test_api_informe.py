@@ -57,7 +57,7 @@ async def test_report_covers_every_vehicle_of_the_persona_newest_first(client, r
         ("AB123CD", "Fiat", "Azul"),
         ("BBCD12", "Toyota", "Rojo"),
     ]
-    assert set(report["infracciones"][0]) == {"id", "placa_patente", "marca", "color", "timestamp", "comentarios"}
+    assert set(report["infracciones"][0]) == {"id", "placa_patente", "marca", "color", "timestamp", "comentarios", "estado"}
     assert "Juan Soto" not in response.text and "Ana Pérez" not in response.text  # no officer's or owner's name
     assert report["infracciones"][0]["comentarios"] == "tercera"
 
@@ -212,10 +212,20 @@ async def test_lookups_are_kept_the_configured_number_of_days(db):
 
 
 async def test_a_lookup_log_that_cannot_be_written_keeps_its_entries_for_later(mongo_uri, db, world):
-    async with client_meeting_fail_point(mongo_uri, "consultas-fault", failCommands=["insert"], errorCode=91) as faulty:
+    async with client_meeting_fail_point(mongo_uri, "consultas-fault", failCommands=["insert"], errorCode=8) as faulty:
         log = LookupLog(LookupRepository(faulty[db.name]), b"k" * 32, FixedClock(dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)))
         log.record(correo="a@example.cl", client="127.0.0.1", results=0)
         await log.flush()  # meets the fail point: kept
         assert await db["consultas"].count_documents({}) == 0
         await log.close()  # the fail point fired once: written now
     assert await db["consultas"].count_documents({}) == 1
+
+
+async def test_the_report_shows_each_status_and_leaves_annulled_infractions_out(client, repos, world):
+    kept = await record(repos, world, "BBCD12", 3)
+    annulled = await record(repos, world, "BBCD12", 2)
+    await repos.infracciones.transition(kept, desde="registrada", to="notificada")
+    await repos.infracciones.transition(annulled, desde="registrada", to="anulada", motivo="duplicada")
+    report = check_contract(await informe(client, email="ana.perez@example.cl"))
+    assert report["total"] == 1
+    assert [(item["id"], item["estado"]) for item in report["infracciones"]] == [(kept, "notificada")]

@@ -35,4 +35,4 @@ async def test_counts_change_when_an_infraction_is_recorded(admin_client, runnin
     page = " ".join(re.sub(r"<[^>]+>", " ", (await admin_client.get("/admin/")).text).split())
     latest = page[page.index("Últimas infracciones") :]
     assert "JKLM34" in latest and "Luz roja" in latest and "Hugo Vera" in latest
-    assert "1 persona 1 vehículo 1 oficial 1 infracción hoy" in page  # singular when there is one
+    assert "1 persona 1 vehículo 1 oficial 1 infracción ocurrida hoy" in page  # singular when there is one

@@ -129,7 +129,8 @@ async def test_every_query_the_endpoints_run_is_index_backed(monitored, db):
             await assert_index_backed(db, find, expected_indexes[collection])
         elif name == "aggregate":
             collection = command["aggregate"]
-            await assert_index_backed(db, {"aggregate": collection, "pipeline": command["pipeline"], "cursor": {}}, expected_indexes[collection])
+            aggregate = {"aggregate": collection, "pipeline": command["pipeline"], "cursor": {}}
+            await assert_index_backed(db, {**aggregate, **({"hint": command["hint"]} if "hint" in command else {})}, expected_indexes[collection])
         else:
             assert name == "insert"
             continue

@@ -283,9 +283,10 @@ async def test_hostile_input_is_refused_and_writes_nothing(world: World, db, sen
     after_counts = await counts(db)
     if send.__name__ == "run":
         assert after_counts["infracciones"] == before["infracciones"]
-    elif response.request.url.path == "/admin/login":  # a failed login counts towards its lockout, by design
-        assert {**after_counts, "limites": 0} == {**before, "limites": 0}
+    elif response.request.url.path == "/admin/login":  # a failed login counts towards its lockout and is audited
+        assert {**after_counts, "limites": 0, "auditoria": 0} == {**before, "limites": 0, "auditoria": 0}
         assert after_counts["limites"] > before.get("limites", 0)
+        assert after_counts["auditoria"] == before.get("auditoria", 0) + 1
     else:
         assert after_counts == before
 

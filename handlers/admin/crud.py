@@ -87,11 +87,18 @@ class Section(Generic[R]):
 
 
 class SectionHandler(BaseHandler):
-    section: Section[Any]
-
     def initialize(self, section: type[Section[Any]]) -> None:  # type: ignore[override]
         super().initialize()
-        self.section = section(self.repos)
+        self._section_class = section
+        self._section: Section[Any] | None = None
+
+    @property
+    def section(self) -> Section[Any]:
+        """The section over this request's repositories (which write as the logged-in
+        administrator once ``prepare`` has found them)."""
+        if self._section is None or self._section.repos is not self.repos:
+            self._section = self._section_class(self.repos)
+        return self._section
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from domain import rules
 from handlers.base import BaseHandler
 
 MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre")
@@ -13,16 +14,16 @@ LATEST = 10
 class DashboardHandler(BaseHandler):
     async def get(self) -> None:
         repos = self.repos
-        # "Today" and "this month" are the administrators' calendar (APP_TIMEZONE), not UTC's.
-        now_local = self.clock.now().astimezone(self.config.zone)
-        today = now_local.replace(hour=0, minute=0, second=0, microsecond=0)
-        month = today.replace(day=1)
+        # "Today" and "this month" are the administrators' calendar (APP_TIMEZONE), not UTC's, and
+        # count infractions by when they happened (their own time), not by when they were loaded.
+        zone = self.config.zone
+        today = self.clock.now().astimezone(zone).date()
         personas, vehiculos, oficiales, hoy, mes, latest = await asyncio.gather(
             repos.personas.count(),
             repos.vehiculos.count(),
             repos.oficiales.count(),
-            repos.infracciones.count_since(today),
-            repos.infracciones.count_since(month),
+            repos.infracciones.count_between(*rules.local_days(today, today, zone)),
+            repos.infracciones.count_between(*rules.local_month(today, zone)),
             repos.infracciones.latest(limit=LATEST),
         )
         self.render(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from domain.errors import NotFound
+from handlers.admin.auditoria import HistoryHandler
 from handlers.admin.crud import DeleteHandler, DetailHandler, EditHandler, ListHandler, NewHandler, Section, SectionHandler
 from handlers.forms import OficialForm, SpanishForm, TokenForm
 from repositories.oficiales import Oficial, OficialRepository
@@ -34,6 +36,8 @@ class Oficiales(Section[Oficial]):
         token_error: str | None = None,
     ) -> dict[str, Any]:
         return {
+            "infracciones": await self.repos.infracciones.latest_for("oficial_id", oficial.id),
+            "infracciones_url": "/admin/infracciones/?" + urlencode({"oficial": oficial.numero}),
             "tokens": await self.repos.tokens.list_for_officer(oficial.id),
             "token_form": token_form or TokenForm(),
             "issued": issued,
@@ -88,6 +92,7 @@ default_handlers = [
     (r"/admin/oficiales/([^/]+)", DetailHandler, {"section": Oficiales}),
     (r"/admin/oficiales/([^/]+)/editar", EditHandler, {"section": Oficiales}),
     (r"/admin/oficiales/([^/]+)/borrar", DeleteHandler, {"section": Oficiales}),
+    (r"/admin/oficiales/([^/]+)/historial", HistoryHandler, {"section": Oficiales}),
     (r"/admin/oficiales/([^/]+)/activacion", ActivationHandler, {"section": Oficiales}),
     (r"/admin/oficiales/([^/]+)/tokens", IssueTokenHandler, {"section": Oficiales}),
     (r"/admin/oficiales/([^/]+)/tokens/([^/]+)/revocar", RevokeTokenHandler, {"section": Oficiales}),

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 
 from domain import rules
-from handlers.base import BaseHandler, PublicHandler, safe_next
+from handlers.base import BaseHandler, PublicHandler
+from handlers.headers import safe_next
 from handlers.forms import LoginForm
 
 MAX_DELAY_SECONDS = 5.0
@@ -56,9 +57,11 @@ class LoginHandler(PublicHandler):
             await by_user.hit(f"{username}|{client}")
             await by_client.hit(client)
             await slowdown.record(username)
+            await self.repos.sesiones.failed_login(username)
             self._render(form, error="Usuario o contraseña incorrectos.", status=401)
             return
         await by_user.clear(f"{username}|{client}")
+        self.admin = admin  # from here on this request acts for the administrator (and is audited so)
         await self.start_session(admin)
         self.flash(f"Bienvenido, {admin.username}.")
         self.redirect(safe_next(self.get_argument("next", None)))

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from domain.errors import MissingReference, NotFound
+from handlers.admin.auditoria import HistoryHandler
 from handlers.admin.crud import DeleteHandler, DetailHandler, EditHandler, ListHandler, NewHandler, Section
 from handlers.forms import SpanishForm, VehiculoForm
 from repositories.base import Page
@@ -65,7 +67,11 @@ class Vehiculos(Section[Vehiculo]):
         return {"owners": await self.repos.personas.get_many([v.persona_id for v in page.items])}
 
     async def detail_context(self, vehiculo: Vehiculo) -> dict[str, Any]:
-        return {"propietario": await self.repos.personas.get(vehiculo.persona_id)}
+        return {
+            "propietario": await self.repos.personas.get(vehiculo.persona_id),
+            "infracciones": await self.repos.infracciones.latest_for("vehiculo_id", vehiculo.id),
+            "infracciones_url": "/admin/infracciones/?" + urlencode({"placa": vehiculo.placa_patente}),
+        }
 
 
 default_handlers = [
@@ -74,4 +80,5 @@ default_handlers = [
     (r"/admin/vehiculos/([^/]+)", DetailHandler, {"section": Vehiculos}),
     (r"/admin/vehiculos/([^/]+)/editar", EditHandler, {"section": Vehiculos}),
     (r"/admin/vehiculos/([^/]+)/borrar", DeleteHandler, {"section": Vehiculos}),
+    (r"/admin/vehiculos/([^/]+)/historial", HistoryHandler, {"section": Vehiculos}),
 ]

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from domain.errors import DomainError
 from handlers.base import BaseHandler, Refusal
 from handlers.errors import STATUS_TITLES, HTTPRefusal
+from repositories import Repositories
 
 BEARER_CHALLENGE = 'Bearer realm="transito"'
 
@@ -40,6 +41,12 @@ class ApiHandler(BaseHandler):
     # The request's name for a domain field, where they differ (a domain error on
     # "clave_idempotencia" is about the Idempotency-Key header).
     REQUEST_FIELDS: ClassVar[dict[str, str]] = {}
+
+    @property
+    def repos(self) -> Repositories:
+        """The application's repositories as they are: what the API writes (an infraction) is its
+        own record of who wrote it, so no per-request audit actor is needed."""
+        return self.application.settings["repos"]
 
     def check_xsrf_cookie(self) -> None:
         """Bearer-token and public endpoints carry no ambient credentials, so XSRF does not apply."""

@@ -28,6 +28,7 @@ def report_item_json(item: Infraccion) -> dict[str, Any]:
         "color": item.color,
         "timestamp": iso_utc(item.timestamp),
         "comentarios": item.comentarios,
+        "estado": item.estado,
     }
 
 

@@ -119,6 +119,8 @@ class CargarInfraccionHandler(ApiHandler):
             timestamp=timestamp,
             comentarios=data.comentarios,
             clave_idempotencia=clave,
+            request_id=self.request_id,
+            cliente=self.request.remote_ip,
         )
         if created:
             self.metrics.infracciones_cargadas.inc()

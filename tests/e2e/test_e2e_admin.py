@@ -157,7 +157,8 @@ async def test_officer_token_records_an_infraction_until_revoked(admin_page: Pag
     await page.get_by_label("Etiqueta").fill("Teléfono de prueba")
     await page.get_by_role("button", name="Generar token").click()
     token = (await page.locator("textarea#token").input_value()).strip()
-    await expect(page.get_by_role("table")).to_contain_text("Teléfono de prueba")
+    tokens_table = page.get_by_role("table", name=re.compile("Tokens del oficial"))
+    await expect(tokens_table).to_contain_text("Teléfono de prueba")
 
     infraction = {
         "placa_patente": placa,
@@ -187,7 +188,7 @@ async def test_officer_token_records_an_infraction_until_revoked(admin_page: Pag
         await page.goto(officer_url)
         await page.get_by_role("button", name="Revocar").click()
         await expect(page.get_by_role("status")).to_contain_text("Se revocó el token «Teléfono de prueba»")
-        await expect(page.get_by_role("table")).to_contain_text("revocado")
+        await expect(tokens_table).to_contain_text("revocado")
         response = await api.post("/api/cargar_infraccion", json=infraction, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
         assert "revocado" in response.json()["detail"]

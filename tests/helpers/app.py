@@ -66,16 +66,17 @@ async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[Runnin
 
 @contextlib.asynccontextmanager
 async def client_meeting_fail_point(
-    mongo_uri: str, appname: str, *, listeners: tuple[Any, ...] = (), **data: Any
+    mongo_uri: str, appname: str, *, listeners: tuple[Any, ...] = (), mode: dict[str, int] | None = None, **data: Any
 ) -> AsyncIterator[Any]:
     """A MongoDB client of its own, named ``appname`` and reporting to ``listeners``, whose next
-    command listed in ``failCommands`` meets the ``failCommand`` fail point with ``data``; other
-    clients are not affected. The fail point is lifted and both clients closed on exit."""
+    command listed in ``failCommands`` meets the ``failCommand`` fail point with ``data`` (or, with
+    ``mode={"skip": n}``, the command after the next n); other clients are not affected. The fail
+    point is lifted and both clients closed on exit."""
     client = mongo_client(mongo_uri, appname=appname, event_listeners=list(listeners))
     admin = mongo_client(mongo_uri)
     try:
         await admin.admin.command(
-            "configureFailPoint", "failCommand", mode={"times": 1}, data={"appName": appname, **data}
+            "configureFailPoint", "failCommand", mode=mode or {"times": 1}, data={"appName": appname, **data}
         )
         yield client
     finally:

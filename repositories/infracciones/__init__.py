@@ -1,136 +1,64 @@
 """The ``infracciones`` collection: legal records, written once and never deleted.
 
-Recording one takes three commands and no transaction:
+Recording one through the API takes three commands and no transaction:
 1. ``OficialRepository.count_infraction``: the officer is matched on (número, active, live token
    ``jti``) and its counter incremented: the token check and the officer's delete guard in one write;
 2. ``VehiculoRepository.count_infraction``: the vehicle is matched on its plate and its counter
    incremented (its delete guard);
-3. the infraction is inserted with write concern majority (set on the client).
+3. the infraction is inserted with write concern majority (set on the client), carrying who loaded
+   it and from where (``carga``): it is its own audit record.
 A counter is only given back when the insert certainly did not happen, so counters can run high
-(refusing a delete that would have been safe) but never low (allowing a dangling reference)."""
+(refusing a delete that would have been safe) but never low (allowing a dangling reference).
+
+The admin's list and export are in ``listing.py``; status changes and corrections, which are
+administrative writes with audit entries, in ``states.py``; the document itself in ``schema.py``."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from domain import rules
+from domain import lifecycle, rules
 from domain.clock import Clock
 from domain.errors import Conflict, CredentialNotLive, NotFound
-from repositories.base import duplicate_field
+from repositories.auditoria import AuditLog
+from repositories.base import duplicate_field, find_or_raise, object_id
+from repositories.infracciones.listing import SORTS, InfraccionFilters, ListingMixin
+from repositories.infracciones.schema import (
+    COLLECTION,
+    INDEXES,
+    RETIRED_INDEXES,
+    VALIDATOR,
+    Infraccion,
+    Report,
+    StatusChange,
+    new_document,
+)
+from repositories.infracciones.states import StatesMixin
 from repositories.oficiales import OficialRepository
 from repositories.personas import PersonaRepository
 from repositories.vehiculos import VehiculoRepository
 
-COLLECTION = "infracciones"
-INDEXES = [
-    IndexModel([("vehiculo_id", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)], name="vehiculo_timestamp"),
-    IndexModel(
-        [("oficial_id", ASCENDING), ("placa_patente", ASCENDING), ("timestamp", ASCENDING)],
-        unique=True,
-        name="same_observation_unique",
-    ),
-    IndexModel(
-        [("clave_idempotencia", ASCENDING)],
-        unique=True,
-        partialFilterExpression={"clave_idempotencia": {"$exists": True}},
-        name="idempotencia_unique",
-    ),
-    IndexModel([("persona_id", ASCENDING)], name="persona"),
-    IndexModel([("registrada_en", DESCENDING)], name="registrada_en"),
+__all__ = [
+    "COLLECTION", "INDEXES", "RETIRED_INDEXES", "SORTS", "VALIDATOR", "Infraccion", "InfraccionFilters",
+    "InfraccionRepository", "Report", "StatusChange", "new_document",
 ]
-VALIDATOR = {
-    "$jsonSchema": {
-        "bsonType": "object",
-        "required": [
-            "vehiculo_id", "placa_patente", "persona_id", "oficial_id", "timestamp", "comentarios", "registrada_en",
-        ],
-        "properties": {
-            "vehiculo_id": {"bsonType": "objectId"},
-            "placa_patente": {"bsonType": "string", "pattern": rules.PLATE_PATTERN},
-            "persona_id": {"bsonType": "objectId"},
-            "oficial_id": {"bsonType": "objectId"},
-            "timestamp": {"bsonType": "date"},
-            "comentarios": {"bsonType": "string", "maxLength": rules.COMENTARIOS_MAX},
-            "registrada_en": {"bsonType": "date"},
-        },
-    }
-}
 
 
-def new_document(
-    *,
-    vehiculo: dict[str, Any],
-    oficial: dict[str, Any],
-    placa_patente: str,
-    timestamp: dt.datetime,
-    comentarios: str,
-    now: dt.datetime,
-) -> dict[str, Any]:
-    """An infraction as stored, from its vehicle and officer documents: the one shape written by
-    record() and by the bulk loader. Owner, vehicle and officer are captured as they are now."""
-    return {
-        "vehiculo_id": vehiculo["_id"],
-        "placa_patente": placa_patente,
-        "persona_id": vehiculo["persona_id"],
-        "vehiculo": {"marca": vehiculo["marca"], "color": vehiculo["color"]},
-        "oficial_id": oficial["_id"],
-        "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
-        "timestamp": timestamp,
-        "comentarios": comentarios,
-        "registrada_en": now,
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class Infraccion:
-    id: str
-    placa_patente: str
-    timestamp: dt.datetime
-    comentarios: str
-    registrada_en: dt.datetime
-    marca: str
-    color: str
-    oficial_numero: int
-    oficial_nombre: str
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any]) -> Infraccion:
-        vehiculo = doc.get("vehiculo", {})
-        oficial = doc.get("oficial", {})
-        return cls(
-            str(doc["_id"]),
-            doc["placa_patente"],
-            doc["timestamp"],
-            doc["comentarios"],
-            doc["registrada_en"],
-            vehiculo.get("marca", ""),
-            vehiculo.get("color", ""),
-            oficial.get("numero", 0),
-            oficial.get("nombre", ""),
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class Report:
-    total: int
-    infracciones: list[Infraccion]
-
-
-class InfraccionRepository:
+class InfraccionRepository(ListingMixin, StatesMixin):
     def __init__(
-        self, db: AsyncDatabase, clock: Clock, *, oficiales: OficialRepository, vehiculos: VehiculoRepository,
+        self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, oficiales: OficialRepository, vehiculos: VehiculoRepository,
         personas: PersonaRepository,
     ) -> None:
+        self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
+        self._audit = audit
         self._oficiales = oficiales
         self._vehiculos = vehiculos
         self._personas = personas
@@ -144,9 +72,12 @@ class InfraccionRepository:
         timestamp: dt.datetime,
         comentarios: str,
         clave_idempotencia: str | None = None,
+        request_id: str | None = None,
+        cliente: str | None = None,
     ) -> tuple[Infraccion, bool]:
-        """Record an infraction; returns it and whether it was created (False: a retry of one
-        already recorded). Raises CredentialNotLive, NotFound (plate) or Conflict (key reused)."""
+        """Record an infraction loaded by an officer's app; returns it and whether it was created
+        (False: a retry of one already recorded). Raises CredentialNotLive, NotFound (plate) or
+        Conflict (key reused)."""
         oficial = await self._oficiales.count_infraction(numero=numero_oficial, jti=jti)
         if oficial is None:
             raise CredentialNotLive()
@@ -162,6 +93,7 @@ class InfraccionRepository:
             timestamp=timestamp,
             comentarios=comentarios,
             now=rules.to_millisecond(self._clock.now()),
+            carga={"via": "api", "token_jti": jti, "request_id": request_id, "cliente": cliente},
         )
         if clave_idempotencia is not None:
             doc["clave_idempotencia"] = f"{oficial['_id']}:{clave_idempotencia}"
@@ -190,7 +122,7 @@ class InfraccionRepository:
                 ) from error
         else:
             original = await self.collection.find_one(
-                {k: attempted[k] for k in ("oficial_id", "placa_patente", "timestamp")}
+                {**{k: attempted[k] for k in ("oficial_id", "placa_patente", "timestamp")}, "carga.via": "api"}
             )
         if original is None:  # pragma: no cover - the unique index just said it exists
             raise error
@@ -198,7 +130,8 @@ class InfraccionRepository:
 
     async def report(self, *, correo: str, limit: int, offset: int) -> Report:
         """Infractions of every vehicle currently in the persona's name, newest first, in two
-        commands. An address nobody has gets the same answer as a persona without vehicles."""
+        commands; annulled ones are left out. An address nobody has gets the same answer as a
+        persona without vehicles."""
         persona = await self._personas.with_vehicles(rules.normalize_email(correo))
         vehiculos = {v["_id"]: v for v in persona["vehiculos"]} if persona else {}
         if not vehiculos:
@@ -206,7 +139,7 @@ class InfraccionRepository:
         faceted = await (
             await self.collection.aggregate(
                 [
-                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}}},
+                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": lifecycle.ANULADA}}},
                     {"$sort": {"timestamp": -1, "_id": -1}},
                     {
                         "$facet": {
@@ -214,7 +147,8 @@ class InfraccionRepository:
                             "items": [{"$skip": offset}, {"$limit": limit}],
                         }
                     },
-                ]
+                ],
+                hint="vehiculo_timestamp",  # the planner may not see it through the status test
             )
         ).to_list(1)
         total = faceted[0]["total"][0]["n"] if faceted and faceted[0]["total"] else 0
@@ -225,12 +159,18 @@ class InfraccionRepository:
             items.append(Infraccion.from_doc(doc))
         return Report(total, items)
 
+    async def get(self, infraccion_id: str | ObjectId) -> Infraccion:
+        query = {"_id": object_id(infraccion_id, "infracción")}
+        return Infraccion.from_doc(await find_or_raise(self.collection, query, f"No existe la infracción {infraccion_id}."))
+
     async def latest(self, *, limit: int = 10) -> list[Infraccion]:
-        cursor = self.collection.find({}, sort=[("registrada_en", DESCENDING)], limit=limit)
+        """The latest infractions by their own time (what happened most recently)."""
+        cursor = self.collection.find({}, sort=[("timestamp", -1), ("_id", -1)], limit=limit, hint="lista_infraccion")
         return [Infraccion.from_doc(doc) async for doc in cursor]
 
-    async def count_since(self, since: dt.datetime) -> int:
-        return await self.collection.count_documents({"registrada_en": {"$gte": since}})
+    async def count_between(self, since: dt.datetime, until: dt.datetime) -> int:
+        """Infractions that happened in [since, until), by their own time, annulled ones included."""
+        return await self.collection.count_documents({"timestamp": {"$gte": since, "$lt": until}}, hint="lista_infraccion")
 
     async def count(self) -> int:
         return await self.collection.estimated_document_count()
@@ -240,4 +180,30 @@ class InfraccionRepository:
 
     async def names_owner(self, persona_id: ObjectId) -> bool:
         """Whether some infraction names this persona as the vehicle's owner at the time."""
-        return bool(await self.collection.count_documents({"persona_id": persona_id}, limit=1))
+        return bool(await self.collection.count_documents({"persona_id": persona_id}, limit=1, hint="persona_infraccion"))
+
+    async def filters(
+        self, *, placa: str = "", correo: str = "", numero: int | None = None, estado: str = "",
+        desde: dt.datetime | None = None, hasta: dt.datetime | None = None,
+    ) -> InfraccionFilters:
+        """A selection from what an administrator typed: the owner by e-mail and the officer by
+        número are looked up; one that does not exist selects nothing."""
+        persona_id = oficial_id = None
+        none = False
+        if correo:
+            persona = await self._personas.find_by_email(correo)
+            none = persona is None
+            persona_id = ObjectId(persona.id) if persona else None
+        if numero is not None:
+            oficial = await self._oficiales.find_by_numero(numero)
+            none = none or oficial is None
+            oficial_id = ObjectId(oficial.id) if oficial else None
+        plate = rules.normalize_plate(placa) if placa else ""
+        return InfraccionFilters(plate, persona_id, oficial_id, estado if estado in lifecycle.STATES else "", desde, hasta, none)
+
+
+async def migrate(db: AsyncDatabase) -> None:
+    """Give infractions recorded before statuses existed their status and provenance (idempotent)."""
+    await db[COLLECTION].update_many(
+        {"estado": {"$exists": False}}, {"$set": {"estado": lifecycle.REGISTRADA, "historial": [], "carga": {"via": "api"}}}
+    )

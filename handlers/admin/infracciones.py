@@ -1,0 +1,152 @@
+"""Admin pages for infracciones: the filtered list (and its CSV export, in ``export.py``), an
+infraction's page with its status changes, and its correction (annul and replace). Infractions are
+legal records: there is no edit and no delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from domain import lifecycle, rules
+from domain.errors import Conflict, DomainError, InvalidValue, NotFound
+from handlers.admin.auditoria import HistoryHandler
+from handlers.admin.crud import Section, SectionHandler
+from handlers.admin.export import ExportHandler
+from handlers.filters import InfraccionFiltersForm
+from handlers.forms import ReplaceForm, TransitionForm
+from repositories.infracciones import Infraccion
+from repositories.paging import Cursor
+
+
+class Infracciones(Section[Infraccion]):
+    slug = "infracciones"
+    title = "Infracciones"
+    the_one = "la infracción"
+    of_the_one = "de la infracción"
+    new_title = ""
+    form = ReplaceForm
+
+    @property
+    def repository(self) -> Any:
+        return self.repos.infracciones
+
+    def label(self, infraccion: Infraccion) -> str:
+        return f"{infraccion.placa_patente} del {infraccion.timestamp:%d-%m-%Y %H:%M} UTC"
+
+
+class ListHandler(SectionHandler):
+    async def get(self) -> None:
+        form = InfraccionFiltersForm.from_query(self)
+        if not form.validate():
+            self.set_status(400)
+            self.render("infracciones/list.html", form=form, page=None, export_url=None)
+            return
+        filters = await form.selection(self.repos, self.config.zone)
+        cursor = Cursor.decode(self.get_query_argument("cursor", ""), form.sort, form.per_page)
+        page = await self.repos.infracciones.search(
+            filters, sort=form.sort, per_page=form.per_page, page=self.page_argument(), cursor=cursor
+        )
+        export_url = "/admin/infracciones/exportar" + self.query_with(pagina=None, cursor=None, por_pagina=None)
+        self.render("infracciones/list.html", form=form, page=page, export_url=export_url)
+
+
+class DetailHandler(SectionHandler):
+    async def get(self, infraccion_id: str) -> None:
+        await self.show(await self.repos.infracciones.get(infraccion_id))
+
+    async def show(self, infraccion: Infraccion, *, status: int = 200, error: str | None = None, form: TransitionForm | None = None) -> None:
+        self.set_status(status)
+        self.render("infracciones/detail.html", record=infraccion, error=error, transition=form, **await self._context(infraccion))
+
+    async def _context(self, infraccion: Infraccion) -> dict[str, Any]:
+        """The record's people and things as they are now, beside what the infraction recorded."""
+        repos = self.repos
+
+        async def maybe(lookup: Any, *args: Any) -> Any:
+            try:
+                return await lookup(*args)
+            except NotFound:
+                return None
+
+        vehiculo = await maybe(repos.vehiculos.get, infraccion.vehiculo_id)
+        jti = infraccion.carga.get("token_jti")
+        return {
+            "vehiculo": vehiculo,
+            "propietario_entonces": await maybe(repos.personas.get, infraccion.persona_id),
+            "propietario_ahora": await maybe(repos.personas.get, vehiculo.persona_id) if vehiculo else None,
+            "oficial": await maybe(repos.oficiales.get, infraccion.oficial_id),
+            "token": await repos.tokens.find_by_jti(jti) if jti else None,
+            "moves": lifecycle.MOVES[infraccion.estado],
+            "labels": lifecycle.LABELS,
+            "zone": self.config.zone,
+        }
+
+
+class TransitionHandler(DetailHandler):
+    async def post(self, infraccion_id: str) -> None:
+        form = TransitionForm.from_request(self)
+        infraccion = await self.repos.infracciones.get(infraccion_id)
+        if not form.validate():
+            await self.show(infraccion, status=400, error="Revise el formulario de cambio de estado.", form=form)
+            return
+        try:
+            moved = await self.repos.infracciones.transition(
+                infraccion.id, desde=form.desde.data, to=form.estado.data, motivo=form.motivo.data or ""
+            )
+        except (Conflict, InvalidValue) as refusal:
+            current = await self.repos.infracciones.get(infraccion.id)
+            await self.show(current, status=409 if isinstance(refusal, Conflict) else 400, error=refusal.message, form=form)
+            return
+        self.flash(f"La infracción quedó {lifecycle.LABELS[moved.estado].lower()}.")
+        self.redirect(self.section.url(moved.id))
+
+
+class ReplaceHandler(SectionHandler):
+    """Annul an infraction recorded wrongly and record its correction in its place."""
+
+    def _render(self, form: ReplaceForm, infraccion: Infraccion, *, status: int = 200) -> None:
+        self.set_status(status)
+        self.render(
+            "form.html", form=form, title=f"Corregir la infracción {self.section.label(infraccion)}",
+            action=self.section.url(infraccion.id, "reemplazar"), cancel=self.section.url(infraccion.id), error=None,
+        )
+
+    async def get(self, infraccion_id: str) -> None:
+        infraccion = await self.repos.infracciones.get(infraccion_id)
+        local = infraccion.timestamp.astimezone(self.config.zone).replace(tzinfo=None)
+        form = ReplaceForm(
+            data={"desde": infraccion.estado, "placa_patente": infraccion.placa_patente, "timestamp": local, "comentarios": infraccion.comentarios}
+        )
+        self._render(form, infraccion)
+
+    async def post(self, infraccion_id: str) -> None:
+        infraccion = await self.repos.infracciones.get(infraccion_id)
+        form = ReplaceForm.from_request(self)
+        if form.validate():
+            when = rules.to_millisecond(form.timestamp.data.replace(tzinfo=self.config.zone).astimezone(dt.timezone.utc))
+            if when > self.clock.now() + rules.MAX_FUTURE:
+                form.timestamp.errors = ["La fecha y hora está en el futuro."]
+            else:
+                try:
+                    replacement = await self.repos.infracciones.replace(
+                        infraccion.id, desde=form.desde.data, motivo=form.motivo.data, placa_patente=form.placa_patente.data,
+                        timestamp=when, comentarios=form.comentarios.data or "",
+                    )
+                except DomainError as refusal:
+                    field = getattr(form, refusal.field or "", None)
+                    (field.errors if field is not None else form.form_errors).append(refusal.message)  # type: ignore[union-attr]
+                else:
+                    self.flash(f"Se anuló la infracción y se registró su corrección {self.section.label(replacement)}.")
+                    self.redirect(self.section.url(replacement.id))
+                    return
+        self._render(form, infraccion, status=400)
+
+
+default_handlers = [
+    (r"/admin/infracciones/?", ListHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/exportar", ExportHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/([^/]+)", DetailHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/([^/]+)/estado", TransitionHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/([^/]+)/reemplazar", ReplaceHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/([^/]+)/historial", HistoryHandler, {"section": Infracciones}),
+]

@@ -1,0 +1,97 @@
+"""The filter forms of the admin's lists (GET forms: their values are in the query string, so a
+filtered page can be bookmarked, shared and exported), and the paging arguments every list reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from wtforms import DateField, IntegerField, SelectField, StringField
+from wtforms.validators import Length, NumberRange, Optional, ValidationError
+
+from domain import audit, lifecycle, rules
+from handlers.forms import SpanishForm, email, plain_text, plate
+from repositories.auditoria import SORTS as AUDIT_SORTS
+from repositories import Repositories
+from repositories.infracciones import SORTS as INFRACTION_SORTS
+from repositories.infracciones import InfraccionFilters
+
+PAGE_SIZES = {"20": "20 por página", "50": "50 por página", "100": "100 por página"}
+INFRACTION_SORT_LABELS = {
+    "infraccion_desc": "Fecha de la infracción, más recientes primero",
+    "infraccion_asc": "Fecha de la infracción, más antiguas primero",
+    "registro_desc": "Fecha de registro, más recientes primero",
+    "registro_asc": "Fecha de registro, más antiguas primero",
+}
+AUDIT_SORT_LABELS = {"recientes": "Más recientes primero", "antiguos": "Más antiguos primero"}
+COLLECTION_LABELS = {
+    "personas": "Personas",
+    "vehiculos": "Vehículos",
+    "oficiales": "Oficiales",
+    "infracciones": "Infracciones",
+    "tokens": "Tokens",
+    "admins": "Administradores",
+    "sesiones": "Sesiones",
+}
+OPTIONAL = Optional()
+
+
+def _upper_plate(value: Any) -> Any:
+    return rules.normalize_plate(value) if isinstance(value, str) else value
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+class DateRange:
+    """``hasta`` may not come before ``desde``."""
+
+    def validate_hasta(self, field: Any) -> None:
+        desde = self.desde.data  # type: ignore[attr-defined]
+        if field.data and desde and field.data < desde:
+            raise ValidationError("Debe ser igual o posterior a la fecha «desde».")
+
+
+class ListForm(SpanishForm):
+    por_pagina = SelectField("Resultados", choices=PAGE_SIZES, default="20", validate_choice=False)
+
+    @property
+    def per_page(self) -> int:
+        return int(self.por_pagina.data) if self.por_pagina.data in PAGE_SIZES else 20
+
+
+class InfraccionFiltersForm(DateRange, ListForm):
+    desde = DateField("Desde", [OPTIONAL], description="Fecha de la infracción, en hora local.")
+    hasta = DateField("Hasta", [OPTIONAL])
+    placa = StringField("Placa patente", [OPTIONAL, plain_text, plate], filters=[_upper_plate])
+    oficial = IntegerField("N° de oficial", [OPTIONAL, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)])
+    correo = StringField("Correo del propietario", [OPTIONAL, Length(max=rules.CORREO_MAX), email], filters=[_strip])
+    estado = SelectField("Estado", choices={"": "Todos", **lifecycle.LABELS}, default="")
+    orden = SelectField("Orden", choices=INFRACTION_SORT_LABELS, default="infraccion_desc")
+
+    @property
+    def sort(self) -> Any:
+        return INFRACTION_SORTS.get(self.orden.data or "", INFRACTION_SORTS["infraccion_desc"])
+
+    async def selection(self, repos: Repositories, zone: dt.tzinfo) -> InfraccionFilters:
+        """The infractions this (valid) form selects; its dates are whole local days in ``zone``."""
+        desde = rules.local_midnight(self.desde.data, zone) if self.desde.data else None
+        hasta = rules.local_days(self.hasta.data, self.hasta.data, zone)[1] if self.hasta.data else None
+        return await repos.infracciones.filters(
+            placa=self.placa.data or "", correo=self.correo.data or "", numero=self.oficial.data,
+            estado=self.estado.data or "", desde=desde, hasta=hasta,
+        )
+
+
+class AuditFiltersForm(DateRange, ListForm):
+    desde = DateField("Desde", [OPTIONAL])
+    hasta = DateField("Hasta", [OPTIONAL])
+    actor = StringField("Actor", [OPTIONAL, Length(max=200), plain_text], filters=[_strip], description="Usuario, tal como aparece en la lista.")
+    accion = SelectField("Acción", choices={"": "Todas", **audit.ACTION_LABELS}, default="")
+    coleccion = SelectField("Registro", choices={"": "Todos", **COLLECTION_LABELS}, default="")
+    orden = SelectField("Orden", choices=AUDIT_SORT_LABELS, default="recientes")
+
+    @property
+    def sort(self) -> Any:
+        return AUDIT_SORTS.get(self.orden.data or "", AUDIT_SORTS["recientes"])

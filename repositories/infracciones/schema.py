@@ -1,0 +1,162 @@
+"""What an infraction document is: the collection, its indexes and validator, the one builder of a
+new document (used by the API, by corrections and by the bulk loader), and the record type.
+
+The recorded facts (plate, vehicle and owner at the time, officer, time, comments) are written
+once. Only the status (``estado`` and its ``historial``) and the link to a replacement
+(``reemplazada_por``) change afterwards, and nothing deletes an infraction."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from domain import lifecycle, rules
+
+COLLECTION = "infracciones"
+# The list's orders (newest or oldest first) are these indexes read forwards or backwards; each
+# filter that narrows the list most has its own pair, so filtered pages are index seeks too.
+LIST_FILTERS = {"placa": "placa_patente", "persona": "persona_id", "oficial": "oficial_id", "estado": "estado"}
+SORT_FIELDS = {"infraccion": "timestamp", "registro": "registrada_en"}
+INDEXES = [
+    IndexModel([("vehiculo_id", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)], name="vehiculo_timestamp"),
+    # A retry without an Idempotency-Key is the same observation (officer, plate, time) loaded
+    # again. Only loads through the API: a correction may repeat its original's plate and time.
+    IndexModel(
+        [("oficial_id", ASCENDING), ("placa_patente", ASCENDING), ("timestamp", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"carga.via": "api"},
+        name="misma_observacion_api",
+    ),
+    IndexModel(
+        [("clave_idempotencia", ASCENDING)],
+        unique=True,
+        partialFilterExpression={"clave_idempotencia": {"$exists": True}},
+        name="idempotencia_unique",
+    ),
+    *(IndexModel([(field, DESCENDING), ("_id", DESCENDING)], name=f"lista_{key}") for key, field in SORT_FIELDS.items()),
+    *(
+        IndexModel([(field, ASCENDING), (sort, DESCENDING), ("_id", DESCENDING)], name=f"{name}_{key}")
+        for name, field in LIST_FILTERS.items()
+        for key, sort in SORT_FIELDS.items()
+    ),
+]
+# Replaced by persona_infraccion, lista_registro and misma_observacion_api.
+RETIRED_INDEXES = ("persona", "registrada_en", "same_observation_unique")
+VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": [
+            "vehiculo_id", "placa_patente", "persona_id", "oficial_id", "timestamp", "comentarios", "registrada_en",
+            "estado",
+        ],
+        "properties": {
+            "vehiculo_id": {"bsonType": "objectId"},
+            "placa_patente": {"bsonType": "string", "pattern": rules.PLATE_PATTERN},
+            "persona_id": {"bsonType": "objectId"},
+            "oficial_id": {"bsonType": "objectId"},
+            "timestamp": {"bsonType": "date"},
+            "comentarios": {"bsonType": "string", "maxLength": rules.COMENTARIOS_MAX},
+            "registrada_en": {"bsonType": "date"},
+            "estado": {"enum": list(lifecycle.STATES)},
+            "historial": {"bsonType": "array"},
+        },
+    }
+}
+
+
+def new_document(
+    *,
+    vehiculo: dict[str, Any],
+    oficial: dict[str, Any],
+    placa_patente: str,
+    timestamp: dt.datetime,
+    comentarios: str,
+    now: dt.datetime,
+    carga: dict[str, Any] | None = None,
+    persona_id: ObjectId | None = None,
+) -> dict[str, Any]:
+    """An infraction as stored, from its vehicle and officer documents: the one shape written by
+    the API, by a correction and by the bulk loader. Owner (unless given), vehicle and officer are
+    captured as they are now; ``carga`` says how it was loaded (``via``, and who and from where)."""
+    return {
+        "vehiculo_id": vehiculo["_id"],
+        "placa_patente": placa_patente,
+        "persona_id": persona_id or vehiculo["persona_id"],
+        "vehiculo": {"marca": vehiculo["marca"], "color": vehiculo["color"]},
+        "oficial_id": oficial["_id"],
+        "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
+        "timestamp": timestamp,
+        "comentarios": comentarios,
+        "registrada_en": now,
+        "estado": lifecycle.REGISTRADA,
+        "historial": [],
+        "carga": carga or {"via": "carga_masiva"},
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class StatusChange:
+    estado: str
+    en: dt.datetime
+    por: str
+    motivo: str
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> StatusChange:
+        por = doc.get("por", {})
+        return cls(doc["estado"], doc["en"], f"{por.get('nombre', '')}", doc.get("motivo", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class Infraccion:
+    id: str
+    placa_patente: str
+    timestamp: dt.datetime
+    comentarios: str
+    registrada_en: dt.datetime
+    marca: str
+    color: str
+    oficial_numero: int
+    oficial_nombre: str
+    estado: str = lifecycle.REGISTRADA
+    vehiculo_id: str = ""
+    persona_id: str = ""
+    oficial_id: str = ""
+    historial: tuple[StatusChange, ...] = ()
+    carga: dict[str, Any] = dataclasses.field(default_factory=dict)
+    reemplaza_a: str | None = None
+    reemplazada_por: str | None = None
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Infraccion:
+        vehiculo = doc.get("vehiculo", {})
+        oficial = doc.get("oficial", {})
+        return cls(
+            str(doc["_id"]),
+            doc["placa_patente"],
+            doc["timestamp"],
+            doc["comentarios"],
+            doc["registrada_en"],
+            vehiculo.get("marca", ""),
+            vehiculo.get("color", ""),
+            oficial.get("numero", 0),
+            oficial.get("nombre", ""),
+            doc.get("estado", lifecycle.REGISTRADA),
+            str(doc.get("vehiculo_id", "")),
+            str(doc.get("persona_id", "")),
+            str(doc.get("oficial_id", "")),
+            tuple(StatusChange.from_doc(change) for change in doc.get("historial", [])),
+            doc.get("carga", {}),
+            str(doc["reemplaza_a"]) if doc.get("reemplaza_a") else None,
+            str(doc["reemplazada_por"]) if doc.get("reemplazada_por") else None,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    total: int
+    infracciones: list[Infraccion]

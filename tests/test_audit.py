@@ -1,0 +1,183 @@
+"""The append-only audit trail (issue 12): one entry for every kind of administrative and script
+write, written atomically with the change, never holding a secret; the History and Auditoría
+pages; and the MongoDB role that makes the trail append-only for the application."""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+
+from domain.audit import Actor
+from domain.errors import Conflict
+from repositories import Repositories, auditoria
+from tests.helpers.api import jti_of, make_world
+from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, post_form
+
+ROLE = ROOT / "docker" / "mongo" / "app-role.json"
+
+
+async def entries(db, **query) -> list[dict]:
+    return await db["auditoria"].find(query, {"_id": 0}).sort("en", 1).to_list(None)
+
+
+async def test_every_kind_of_admin_write_leaves_one_entry(admin_client, repos, db):
+    create = await post_form(admin_client, "/admin/personas/nuevo", {"nombre": "Ana Pérez", "correo": "ana@example.cl"})
+    persona_id = create.headers["Location"].rsplit("/", 1)[1]
+    await post_form(admin_client, f"/admin/personas/{persona_id}/editar", {"nombre": "Ana M. Pérez", "correo": "ana@example.cl"})
+    await post_form(admin_client, f"/admin/personas/{persona_id}/editar", {"nombre": "Ana M. Pérez", "correo": "ana@example.cl"})  # no change
+    vehicle = await post_form(admin_client, "/admin/vehiculos/nuevo", {"placa_patente": "BBCD12", "marca": "Kia", "color": "Rojo", "propietario": "ana@example.cl"})
+    vehiculo_id = vehicle.headers["Location"].rsplit("/", 1)[1]
+    officer = await post_form(admin_client, "/admin/oficiales/nuevo", {"nombre": "Juan Soto", "numero": "42", "activo": "y"})
+    oficial_id = officer.headers["Location"].rsplit("/", 1)[1]
+    issued = await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens", {"dias": "30", "etiqueta": "tablet"})
+    token = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', issued.text).group(1).strip()
+    token_id = (await repos.tokens.list_for_officer(oficial_id))[0].id
+    await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens/{token_id}/revocar", {})
+    await post_form(admin_client, f"/admin/oficiales/{oficial_id}/activacion", {"activo": "0"})
+    await post_form(admin_client, f"/admin/oficiales/{oficial_id}/activacion", {"activo": "1"})
+    await post_form(admin_client, f"/admin/vehiculos/{vehiculo_id}/borrar", {})
+    await post_form(admin_client, f"/admin/personas/{persona_id}/borrar", {})
+    await post_form(admin_client, f"/admin/oficiales/{oficial_id}/borrar", {})
+
+    trail = [(e["accion"], e["coleccion"]) for e in await entries(db, **{"actor.tipo": "administrador"})]
+    assert trail[1:] == [  # [0] is the login of the admin_client fixture
+        ("crear", "personas"), ("editar", "personas"), ("crear", "vehiculos"), ("crear", "oficiales"),
+        ("emitir_token", "tokens"), ("revocar_token", "tokens"), ("desactivar", "oficiales"), ("activar", "oficiales"),
+        ("borrar", "vehiculos"), ("borrar", "personas"), ("borrar", "oficiales"),
+    ]
+    everything = await entries(db, **{"actor.tipo": "administrador"})
+    assert all(e["actor"] == {"tipo": "administrador", "nombre": ADMIN_USERNAME} for e in everything)
+    assert all(e["cliente"] == "127.0.0.1" and re.fullmatch(r"[0-9a-f]{16}", e["request_id"]) for e in everything)
+    edit = everything[2]  # after the login and the creation
+    assert edit["antes"] == {"nombre": "Ana Pérez"} and edit["despues"] == {"nombre": "Ana M. Pérez"}  # only what changed
+    assert token not in str(everything) and "jti" not in str(everything) and "token_jtis" not in str(everything)
+
+
+async def test_logins_failures_and_logouts_are_in_the_trail_without_passwords(client, repos, db):
+    await repos.admins.set_password(username=ADMIN_USERNAME, password="una-clave-de-prueba-segura")
+    await post_form(client, "/admin/login", {"username": ADMIN_USERNAME, "password": "equivocada-123"})
+    await post_form(client, "/admin/login", {"username": ADMIN_USERNAME, "password": "una-clave-de-prueba-segura"})
+    await post_form(client, "/admin/logout", {})
+    trail = await entries(db)
+    assert [e["accion"] for e in trail] == ["crear", "sesion_fallida", "iniciar_sesion", "cerrar_sesion"]
+    assert trail[0]["actor"]["tipo"] == "sistema"  # set_password called directly, as the server does at start-up
+    assert trail[1]["actor"]["tipo"] == "anonimo" and trail[1]["despues"] == {"usuario": ADMIN_USERNAME}
+    assert [e["actor"]["nombre"] for e in trail[2:]] == [ADMIN_USERNAME, ADMIN_USERNAME]
+    text = str(trail)
+    assert "equivocada" not in text and "una-clave" not in text and "argon2" not in text
+
+
+async def test_status_changes_and_corrections_are_in_the_trail(repos, db):
+    world = await make_world(repos)
+    admin = repos.acting_as(Actor.administrator("maria", request_id="r1", client="10.0.0.1"))
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=42, jti=jti_of(world.token), placa_patente="BBCD12",
+        timestamp=dt.datetime(2026, 11, 10, 15, tzinfo=dt.timezone.utc), comentarios="",
+    )
+    await admin.infracciones.transition(recorded.id, desde="registrada", to="notificada")
+    replacement = await admin.infracciones.replace(
+        recorded.id, desde="notificada", motivo="hora mal anotada", placa_patente="BBCD12",
+        timestamp=dt.datetime(2026, 11, 10, 16, tzinfo=dt.timezone.utc), comentarios="",
+    )
+    trail = await entries(db, **{"actor.nombre": "maria"})
+    assert [(e["accion"], str(e["documento_id"])) for e in trail] == [
+        ("cambiar_estado", recorded.id), ("reemplazar", recorded.id), ("crear", replacement.id),
+    ]
+    assert trail[0]["antes"] == {"estado": "registrada"} and trail[0]["despues"] == {"estado": "notificada"}
+    assert trail[1]["despues"]["motivo"] == "hora mal anotada"
+    # Loaded through the API, an infraction is its own record: no entry, but who and from where.
+    stored = await db["infracciones"].find_one({"_id": ObjectId(recorded.id)})
+    assert stored["carga"]["via"] == "api" and stored["carga"]["token_jti"] == jti_of(world.token)
+
+
+@pytest.mark.parametrize("skip", [0, 1], ids=["the-change-fails", "the-entry-fails"])
+async def test_a_change_and_its_entry_are_written_together_or_not_at_all(mongo_uri, db, skip):
+    """A persona is created with two inserts in one transaction (the persona, then its entry): a
+    failure of either leaves neither."""
+    async with client_meeting_fail_point(mongo_uri, f"auditoria-{skip}", mode={"skip": skip}, failCommands=["insert"], errorCode=8) as faulty:
+        repos = Repositories.over(faulty[db.name], actor=Actor.administrator("maria", request_id="r", client="c"))
+        with pytest.raises(Exception, match="failCommand"):
+            await repos.personas.create(nombre="Ana", correo="ana@example.cl")
+    assert await db["personas"].count_documents({}) == 0
+    assert await db["auditoria"].count_documents({}) == 0
+
+
+async def test_a_status_change_whose_entry_cannot_be_written_does_not_happen(mongo_uri, db, repos):
+    world = await make_world(repos)
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=42, jti=jti_of(world.token), placa_patente="BBCD12",
+        timestamp=dt.datetime(2026, 11, 10, 15, tzinfo=dt.timezone.utc), comentarios="",
+    )
+    async with client_meeting_fail_point(mongo_uri, "estado-fault", failCommands=["insert"], errorCode=8) as faulty:
+        admin = Repositories.over(faulty[db.name], actor=Actor.administrator("maria", request_id="r", client="c"))
+        with pytest.raises(Exception, match="failCommand"):
+            await admin.infracciones.transition(recorded.id, desde="registrada", to="anulada", motivo="x")
+    assert (await repos.infracciones.get(recorded.id)).estado == "registrada"
+    assert await db["auditoria"].count_documents({"accion": "cambiar_estado"}) == 0
+
+
+def test_the_application_has_no_way_to_change_or_delete_an_entry():
+    source = Path(auditoria.__file__).read_text()
+    calls = {node.attr for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Attribute)}
+    writes = {name for name in calls if name.startswith(("update", "delete", "replace", "find_one_and", "drop", "bulk_write", "remove"))}
+    assert writes == set(), writes
+    # No other module names the collection (its constant is only in repositories/auditoria.py).
+    for path in (ROOT / "repositories").rglob("*.py"):
+        if path.name != "auditoria.py":
+            assert '"auditoria"' not in path.read_text(), path
+
+
+def test_the_application_role_makes_the_trail_append_only_and_infractions_undeletable():
+    role = json.loads(ROLE.read_text())
+    collections = role["collections"]
+    assert set(collections["auditoria"]) & {"update", "remove"} == set()
+    assert {"find", "insert"} <= set(collections["auditoria"])
+    assert "remove" not in collections["infracciones"] and "update" in collections["infracciones"]
+    from repositories import _MODULES
+
+    assert set(collections) == {module.COLLECTION for module in _MODULES}  # every collection, no database-wide grant
+    assert role["database_actions"] == ["listCollections"]
+    script = (ROOT / "docker" / "mongo" / "10-app-user.js").read_text()
+    assert "app-role.json" in script and "readWrite" not in script.split("//")[-1]
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "./docker/mongo/app-role.json:/opt/transito/app-role.json:ro" in compose
+
+
+async def test_history_and_audit_pages(admin_client, repos):
+    create = await post_form(admin_client, "/admin/personas/nuevo", {"nombre": "Ana Pérez", "correo": "ana@example.cl"})
+    persona_id = create.headers["Location"].rsplit("/", 1)[1]
+    await post_form(admin_client, f"/admin/personas/{persona_id}/editar", {"nombre": "Ana M. Pérez", "correo": "ana@example.cl"})
+    detail = await admin_client.get(f"/admin/personas/{persona_id}")
+    assert f"/admin/personas/{persona_id}/historial" in detail.text
+    history = await admin_client.get(f"/admin/personas/{persona_id}/historial")
+    assert history.status_code == 200
+    assert "Creación" in history.text and "Edición" in history.text and "Ana M. Pérez" in history.text
+    everything = await admin_client.get("/admin/auditoria/")
+    assert everything.status_code == 200 and "Inicio de sesión" in everything.text
+    edits = await admin_client.get("/admin/auditoria/", params={"accion": "editar", "coleccion": "personas", "actor": ADMIN_USERNAME})
+    assert "1 registro" in edits.text and "Ana M. Pérez" in edits.text
+    nothing = await admin_client.get("/admin/auditoria/", params={"actor": "nadie"})
+    assert "0 registros" in nothing.text
+    invalid = await admin_client.get("/admin/auditoria/", params={"desde": "2026-12-02", "hasta": "2026-12-01"})
+    assert invalid.status_code == 400 and "posterior" in invalid.text
+
+
+async def test_a_stale_status_form_is_refused_and_explained(admin_client, repos):
+    world = await make_world(repos)
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=42, jti=jti_of(world.token), placa_patente="BBCD12",
+        timestamp=dt.datetime(2026, 11, 10, 15, tzinfo=dt.timezone.utc), comentarios="",
+    )
+    await repos.infracciones.transition(recorded.id, desde="registrada", to="notificada")
+    with pytest.raises(Conflict):
+        await repos.infracciones.transition(recorded.id, desde="registrada", to="anulada", motivo="x")
+    stale = await post_form(
+        admin_client, f"/admin/infracciones/{recorded.id}/estado", {"desde": "registrada", "estado": "anulada", "motivo": "x"}
+    )
+    assert stale.status_code == 409 and "ahora está notificada" in stale.text

@@ -1,0 +1,257 @@
+"""The Infracciones section of the admin over HTTP: every filter and order, numbered pages that
+are clamped, the detail page, every allowed and refused status change (and the race between two
+administrators), corrections, and the CSV export."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import re
+
+import httpx
+import pytest
+
+from domain import lifecycle
+from domain.errors import Conflict
+from tests.helpers.api import World, jti_of, make_world
+from tests.helpers.app import post_form
+
+UTC = dt.timezone.utc
+BASE = dt.datetime(2026, 11, 10, 15, 0, tzinfo=UTC)  # 12:00 in Santiago (UTC-3 in November)
+
+
+async def record(repos, world: World, placa: str, when: dt.datetime, comentarios: str = "") -> str:
+    infraccion, _ = await repos.infracciones.record(
+        numero_oficial=world.oficial.numero, jti=jti_of(world.token), placa_patente=placa, timestamp=when, comentarios=comentarios
+    )
+    return infraccion.id
+
+
+def ids(response: httpx.Response) -> list[str]:
+    return re.findall(r'href="/admin/infracciones/([0-9a-f]{24})"', response.text)
+
+
+@pytest.fixture
+async def two_worlds(repos):
+    ana = await make_world(repos)  # ana.perez@example.cl, BBCD12, officer 42
+    beto = await make_world(repos, correo="beto@example.cl", placa="ZZXY98", numero=7)
+    return ana, beto
+
+
+@pytest.fixture
+async def sample(repos, two_worlds):
+    """Six infractions over three days; returns their ids in infraction-time order, oldest first."""
+    ana, beto = two_worlds
+    made = []
+    for day, (world, placa) in enumerate([(ana, "BBCD12"), (beto, "ZZXY98"), (ana, "BBCD12"), (beto, "ZZXY98"), (ana, "BBCD12"), (beto, "ZZXY98")]):
+        made.append(await record(repos, world, placa, BASE + dt.timedelta(hours=12 * day), f"n{day}"))
+    return made
+
+
+async def test_the_list_shows_every_infraction_newest_first_by_default(admin_client, sample):
+    response = await admin_client.get("/admin/infracciones/")
+    assert response.status_code == 200
+    assert ids(response) == sample[::-1]
+    assert "6 infracciones" in response.text
+
+
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({"placa": "bb-cd 12"}, [0, 2, 4]),
+        ({"oficial": "7"}, [1, 3, 5]),
+        ({"correo": "ANA.PEREZ@example.cl"}, [0, 2, 4]),
+        ({"desde": "2026-11-11", "hasta": "2026-11-11"}, [1, 2]),  # 11 Nov in Santiago: its 00:00 and its 12:00
+        ({"placa": "BBCD12", "desde": "2026-11-11"}, [2, 4]),
+        ({"correo": "nadie@example.cl"}, []),
+        ({"oficial": "999"}, []),
+    ],
+)
+async def test_filters_combine(admin_client, sample, params, expected):
+    response = await admin_client.get("/admin/infracciones/", params={**params, "orden": "infraccion_asc"})
+    assert response.status_code == 200, response.text[:300]
+    assert ids(response) == [sample[i] for i in expected]
+
+
+async def test_status_filter_and_registration_order(admin_client, repos, sample):
+    await repos.infracciones.transition(sample[1], desde="registrada", to=lifecycle.ANULADA, motivo="Error de digitación")
+    annulled = await admin_client.get("/admin/infracciones/", params={"estado": "anulada"})
+    assert ids(annulled) == [sample[1]]
+    newest_loaded = await admin_client.get("/admin/infracciones/", params={"orden": "registro_desc"})
+    assert ids(newest_loaded) == sample[::-1]  # loaded in that order
+    oldest_loaded = await admin_client.get("/admin/infracciones/", params={"orden": "registro_asc"})
+    assert ids(oldest_loaded) == sample
+
+
+async def test_invalid_filters_are_explained_and_show_no_list(admin_client, sample):
+    response = await admin_client.get("/admin/infracciones/", params={"desde": "2026-11-12", "hasta": "2026-11-10", "placa": "A"})
+    assert response.status_code == 400
+    assert "Revise los filtros" in response.text and "posterior" in response.text and "entre 5 y 8" in response.text
+    assert ids(response) == []
+
+
+async def test_pages_are_numbered_linked_by_cursor_and_clamped(admin_client, repos, two_worlds):
+    ana, _ = two_worlds
+    made = [await record(repos, ana, "BBCD12", BASE + dt.timedelta(minutes=n)) for n in range(45)]
+    newest_first = made[::-1]
+    first = await admin_client.get("/admin/infracciones/", params={"por_pagina": "20"})
+    assert ids(first) == newest_first[:20]
+    assert "página 1 de 3" in first.text
+    following = re.search(r'<a rel="next" href="([^"]+)"', first.text).group(1).replace("&amp;", "&")
+    second = await admin_client.get("/admin/infracciones/" + following)
+    assert ids(second) == newest_first[20:40] and "página 2 de 3" in second.text
+    last_link = re.search(r'<a href="([^"]+)" aria-label="Última página">', second.text).group(1).replace("&amp;", "&")
+    last = await admin_client.get("/admin/infracciones/" + last_link)
+    assert ids(last) == newest_first[40:] and "página 3 de 3" in last.text
+    # A page beyond the end, typed by hand, is the last page; a nonsense page is the first.
+    beyond = await admin_client.get("/admin/infracciones/", params={"pagina": "999", "por_pagina": "20"})
+    assert ids(beyond) == newest_first[40:] and "página 3 de 3" in beyond.text and "página 999" not in beyond.text
+    nonsense = await admin_client.get("/admin/infracciones/", params={"pagina": "²", "cursor": "basura"})
+    assert nonsense.status_code == 200 and ids(nonsense) == newest_first[:20]
+    # A page in the middle typed by hand is served too.
+    middle = await admin_client.get("/admin/infracciones/", params={"pagina": "2", "por_pagina": "20"})
+    assert ids(middle) == newest_first[20:40]
+
+
+async def test_the_detail_page_shows_the_record_as_recorded_and_as_it_is_now(admin_client, repos, two_worlds):
+    ana, beto = two_worlds
+    infraccion_id = await record(repos, ana, "BBCD12", BASE, "Luz roja en Av. Matta")
+    await repos.vehiculos.update(ana.vehiculo.id, placa_patente="BBCD12", marca="Toyota Yaris", color="Blanco", persona_id=beto.persona.id)
+    page = await admin_client.get(f"/admin/infracciones/{infraccion_id}")
+    assert page.status_code == 200
+    text = page.text
+    assert "Luz roja en Av. Matta" in text and "10-11-2026 12:00:00" in text  # local time
+    assert "Toyota rojo" in text and "hoy: BBCD12, Toyota Yaris blanco" in text
+    assert f'/admin/personas/{ana.persona.id}' in text and f'/admin/personas/{beto.persona.id}' in text  # then and now
+    assert f'/admin/oficiales/{ana.oficial.id}' in text and f'/admin/vehiculos/{ana.vehiculo.id}' in text
+    assert "tablet de prueba" in text and ana.token_id in text  # the token that loaded it
+    assert f"/admin/infracciones/{infraccion_id}/historial" in text
+
+
+async def transition(http: httpx.AsyncClient, infraccion_id: str, desde: str, to: str, motivo: str = "") -> httpx.Response:
+    """What the status form on the infraction's page sends: the status seen, the one chosen, a reason."""
+    data = {"desde": desde, "estado": to, "motivo": motivo}
+    return await post_form(http, f"/admin/infracciones/{infraccion_id}/estado", data, page=f"/admin/infracciones/{infraccion_id}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["notificada", "pagada"],
+        ["notificada", "apelada", "confirmada", "pagada"],
+        ["registrada->apelada", "anulada"],
+        ["anulada"],
+        ["notificada", "anulada"],
+    ],
+)
+async def test_every_allowed_path_through_the_lifecycle(admin_client, repos, two_worlds, path):
+    ana, _ = two_worlds
+    infraccion_id = await record(repos, ana, "BBCD12", BASE)
+    seen = "registrada"
+    for step in path:
+        to = step.split("->")[-1]
+        response = await transition(admin_client, infraccion_id, seen, to, "Resolución del juzgado N° 123")
+        assert response.status_code == 302, response.text[:500]
+        seen = to
+    stored = await repos.infracciones.get(infraccion_id)
+    assert stored.estado == path[-1].split("->")[-1]
+    assert [c.estado for c in stored.historial] == [s.split("->")[-1] for s in path]
+    assert all(c.por == "admin" for c in stored.historial)
+
+
+@pytest.mark.parametrize(
+    "before,to,motivo,status,message",
+    [
+        ([], "pagada", "", 409, "no puede pasar a pagada"),
+        ([], "confirmada", "x", 409, "no puede pasar a confirmada"),
+        (["anulada"], "notificada", "", 409, "no puede pasar"),
+        (["notificada", "pagada"], "anulada", "tarde", 409, "no puede pasar"),
+        ([], "anulada", "", 400, "Indique el motivo"),
+        (["apelada"], "confirmada", "  ", 400, "Indique el motivo"),
+        ([], "inventada", "", 400, "No existe el estado"),
+    ],
+)
+async def test_refused_changes_are_explained_and_change_nothing(admin_client, repos, db, two_worlds, before, to, motivo, status, message):
+    ana, _ = two_worlds
+    infraccion_id = await record(repos, ana, "BBCD12", BASE)
+    seen = "registrada"
+    for step in before:
+        await repos.infracciones.transition(infraccion_id, desde=seen, to=step, motivo="previo")
+        seen = step
+    entries_before = await db["auditoria"].count_documents({})
+    response = await transition(admin_client, infraccion_id, seen, to, motivo)
+    assert response.status_code == status
+    assert message in response.text
+    stored = await repos.infracciones.get(infraccion_id)
+    assert stored.estado == (before[-1] if before else "registrada") and len(stored.historial) == len(before)
+    assert await db["auditoria"].count_documents({}) == entries_before
+
+
+async def test_two_administrators_cannot_both_move_one_infraction(repos, two_worlds):
+    ana, _ = two_worlds
+    for _ in range(30):
+        infraccion_id = await record(repos, ana, "BBCD12", BASE + dt.timedelta(seconds=_))
+        results = await asyncio.gather(  # both saw it registrada
+            repos.infracciones.transition(infraccion_id, desde="registrada", to="anulada", motivo="duplicada"),
+            repos.infracciones.transition(infraccion_id, desde="registrada", to="notificada"),
+            return_exceptions=True,
+        )
+        succeeded = [r for r in results if not isinstance(r, Exception)]
+        assert len(succeeded) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if isinstance(r, Exception)), results
+        stored = await repos.infracciones.get(infraccion_id)
+        assert len(stored.historial) == 1 and stored.estado == succeeded[0].estado
+
+
+async def test_a_correction_annuls_and_replaces_linking_both(admin_client, repos, db, two_worlds):
+    ana, beto = two_worlds
+    original = await record(repos, ana, "BBCD12", BASE, "placa mal leída")
+    url = f"/admin/infracciones/{original}/reemplazar"
+    form = await admin_client.get(url)
+    assert form.status_code == 200 and 'value="BBCD12"' in form.text and "2026-11-10T12:00" in form.text
+    refused = await post_form(
+        admin_client, url, {"desde": "registrada", "placa_patente": "ZZXY98", "timestamp": "2026-11-10T12:00", "comentarios": "ok", "motivo": ""}, page=url
+    )
+    assert refused.status_code == 400 and "obligatorio" in refused.text
+    data = {"desde": "registrada", "placa_patente": "zz-xy 98", "timestamp": "2026-11-10T12:00", "comentarios": "placa corregida", "motivo": "La placa era ZZXY98"}
+    response = await post_form(admin_client, url, data, page=url)
+    assert response.status_code == 302, response.text[:500]
+    replacement_id = response.headers["Location"].rsplit("/", 1)[1]
+    old, new = await repos.infracciones.get(original), await repos.infracciones.get(replacement_id)
+    assert (old.estado, old.reemplazada_por, old.historial[-1].motivo) == ("anulada", replacement_id, "La placa era ZZXY98")
+    assert (new.estado, new.reemplaza_a, new.placa_patente, new.timestamp) == ("registrada", original, "ZZXY98", BASE)
+    assert new.persona_id == beto.persona.id and new.oficial_numero == 42  # the vehicle's owner; the same officer
+    assert new.carga["via"] == "correccion" and new.carga["por"]["nombre"] == "admin"
+    assert (await repos.vehiculos.get(beto.vehiculo.id)).n_infracciones == 1  # counted for its delete guard
+    assert await db["infracciones"].count_documents({}) == 2  # nothing deleted
+    assert "su corrección" in (await admin_client.get(f"/admin/infracciones/{original}")).text
+
+
+async def test_a_correction_keeping_the_plate_and_time_is_allowed(repos, two_worlds):
+    """The original stays (annulled) with the same officer, plate and time: not a duplicate load."""
+    ana, _ = two_worlds
+    original = await record(repos, ana, "BBCD12", BASE, "comentario equivocado")
+    new = await repos.infracciones.replace(original, desde="registrada", motivo="comentario", placa_patente="BBCD12", timestamp=BASE, comentarios="bien")
+    assert new.persona_id == ana.persona.id  # the same vehicle: the owner at the time stays
+
+
+async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admin_client, repos, two_worlds):
+    ana, beto = two_worlds
+    await record(repos, ana, "BBCD12", BASE, "=HYPERLINK(\"http://evil\")")
+    await record(repos, ana, "BBCD12", BASE + dt.timedelta(hours=1), "+1 @yo -2")
+    await record(repos, beto, "ZZXY98", BASE, "de otra persona")
+    response = await admin_client.get("/admin/infracciones/exportar", params={"placa": "BBCD12", "orden": "infraccion_asc"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.match(r'attachment; filename="infracciones-\d{8}-\d{4}\.csv"', response.headers["Content-Disposition"])
+    raw = response.content
+    assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:5] == ["id", "fecha_hora_infraccion", "registrada_en", "estado", "placa_patente"]
+    assert len(rows) == 3
+    assert rows[1][1] == "10-11-2026 12:00:00" and rows[1][3] == "Registrada" and rows[1][4] == "BBCD12"
+    assert rows[1][7:9] == ["Ana Pérez", "ana.perez@example.cl"]
+    comments = [row[11] for row in rows[1:]]
+    assert comments == ["'=HYPERLINK(\"http://evil\")", "'+1 @yo -2"]  # never a formula
