@@ -40,24 +40,25 @@ class Move:
     to: str
     action: str  # what the button says
     needs_reason: bool
+    reason: str  # what the reason is called in the form
 
 
 MOVES: dict[str, tuple[Move, ...]] = {
     REGISTRADA: (
-        Move(NOTIFICADA, "Marcar como notificada", False),
-        Move(APELADA, "Registrar una apelación", True),
-        Move(ANULADA, "Anular", True),
+        Move(NOTIFICADA, "Marcar como notificada", False, "Nota sobre la notificación"),
+        Move(APELADA, "Registrar una apelación", True, "Fundamento de la apelación"),
+        Move(ANULADA, "Anular", True, "Motivo de la anulación"),
     ),
     NOTIFICADA: (
-        Move(PAGADA, "Registrar el pago", False),
-        Move(APELADA, "Registrar una apelación", True),
-        Move(ANULADA, "Anular", True),
+        Move(PAGADA, "Registrar el pago", False, "Comprobante de pago"),
+        Move(APELADA, "Registrar una apelación", True, "Fundamento de la apelación"),
+        Move(ANULADA, "Anular", True, "Motivo de la anulación"),
     ),
     APELADA: (
-        Move(CONFIRMADA, "Rechazar la apelación (confirmar)", True),
-        Move(ANULADA, "Acoger la apelación (anular)", True),
+        Move(CONFIRMADA, "Rechazar la apelación (confirmar)", True, "Fundamento del rechazo"),
+        Move(ANULADA, "Acoger la apelación (anular)", True, "Fundamento de la anulación"),
     ),
-    CONFIRMADA: (Move(PAGADA, "Registrar el pago", False),),
+    CONFIRMADA: (Move(PAGADA, "Registrar el pago", False, "Comprobante de pago"),),
     PAGADA: (),
     ANULADA: (),
 }

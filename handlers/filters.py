@@ -53,8 +53,13 @@ class DateRange:
             raise ValidationError("Debe ser igual o posterior a la fecha «desde».")
 
 
+def page_size_field() -> SelectField:
+    """How many rows a page shows (declared last in each form, so it is shown last)."""
+    return SelectField("Resultados", choices=PAGE_SIZES, default="20", validate_choice=False)
+
+
 class ListForm(SpanishForm):
-    por_pagina = SelectField("Resultados", choices=PAGE_SIZES, default="20", validate_choice=False)
+    por_pagina: SelectField
 
     @property
     def per_page(self) -> int:
@@ -62,13 +67,14 @@ class ListForm(SpanishForm):
 
 
 class InfraccionFiltersForm(DateRange, ListForm):
-    desde = DateField("Desde", [OPTIONAL], description="Fecha de la infracción, en hora local.")
-    hasta = DateField("Hasta", [OPTIONAL])
     placa = StringField("Placa patente", [OPTIONAL, plain_text, plate], filters=[_upper_plate])
     oficial = IntegerField("N° de oficial", [OPTIONAL, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)])
     correo = StringField("Correo del propietario", [OPTIONAL, Length(max=rules.CORREO_MAX), email], filters=[_strip])
     estado = SelectField("Estado", choices={"": "Todos", **lifecycle.LABELS}, default="")
+    desde = DateField("Desde", [OPTIONAL])
+    hasta = DateField("Hasta", [OPTIONAL])
     orden = SelectField("Orden", choices=INFRACTION_SORT_LABELS, default="infraccion_desc")
+    por_pagina = page_size_field()
 
     @property
     def sort(self) -> Any:
@@ -85,12 +91,13 @@ class InfraccionFiltersForm(DateRange, ListForm):
 
 
 class AuditFiltersForm(DateRange, ListForm):
-    desde = DateField("Desde", [OPTIONAL])
-    hasta = DateField("Hasta", [OPTIONAL])
-    actor = StringField("Actor", [OPTIONAL, Length(max=200), plain_text], filters=[_strip], description="Usuario, tal como aparece en la lista.")
+    actor = StringField("Actor", [OPTIONAL, Length(max=200), plain_text], filters=[_strip])
     accion = SelectField("Acción", choices={"": "Todas", **audit.ACTION_LABELS}, default="")
     coleccion = SelectField("Registro", choices={"": "Todos", **COLLECTION_LABELS}, default="")
+    desde = DateField("Desde", [OPTIONAL])
+    hasta = DateField("Hasta", [OPTIONAL])
     orden = SelectField("Orden", choices=AUDIT_SORT_LABELS, default="recientes")
+    por_pagina = page_size_field()
 
     @property
     def sort(self) -> Any:

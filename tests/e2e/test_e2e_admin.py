@@ -5,54 +5,13 @@ work from the keyboard alone and with JavaScript disabled."""
 from __future__ import annotations
 
 import datetime as dt
-import random
 import re
 
 import httpx
 from playwright.async_api import Page, expect
 
-from tests.helpers.browser import log_in, unique
+from tests.helpers.browser import create_oficial, create_persona, create_vehiculo_from_persona_page, dashboard_count, log_in, new_badge, new_plate, unique
 from tests.helpers.server_process import ServerProcess
-
-
-# -- helpers: what an administrator does, one form at a time -----------------------------------
-async def create_persona(page: Page, nombre: str, correo: str) -> None:
-    await page.goto("/admin/personas/nuevo")
-    await page.get_by_label("Nombre").fill(nombre)
-    await page.get_by_label("Correo electrónico").fill(correo)
-    await page.get_by_role("button", name="Guardar").click()
-    await expect(page.get_by_role("status")).to_contain_text("Se creó la persona")
-
-
-async def create_vehiculo_from_persona_page(page: Page, placa: str) -> None:
-    """On a persona's page: 'Agregar un vehículo a su nombre' pre-fills the owner."""
-    await page.get_by_role("link", name="Agregar un vehículo a su nombre").click()
-    await page.get_by_label("Placa patente").fill(placa)
-    await page.get_by_label("Marca").fill("Toyota")
-    await page.get_by_label("Color").fill("Rojo")
-    await page.get_by_role("button", name="Guardar").click()
-    await expect(page.get_by_role("heading", level=1)).to_have_text(f"Vehículo {placa}")
-
-
-async def create_oficial(page: Page, nombre: str, numero: int) -> None:
-    await page.goto("/admin/oficiales/nuevo")
-    await page.get_by_label("Nombre").fill(nombre)
-    await page.get_by_label("Número identificatorio").fill(str(numero))
-    await page.get_by_role("button", name="Guardar").click()
-    await expect(page.get_by_role("heading", level=1)).to_contain_text(f"Oficial N° {numero}")
-
-
-def new_plate() -> str:
-    return unique("E2E")[:7].upper()
-
-
-def new_badge() -> int:
-    return random.randint(100_000, 999_999_999)
-
-
-async def dashboard_count(page: Page, stat: str) -> int:
-    await page.goto("/admin/")
-    return int(await page.locator(f"#stat-{stat}").inner_text())
 
 
 # -- scenarios -----------------------------------------------------------------------------------
