@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test fuzz seed bench venv venv-dev clean
+.PHONY: run test fuzz seed bench bench-instructions venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ seed: venv
 BENCH_ARGS ?=
 bench: venv-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Instructions per request under Valgrind's callgrind, ours and the floor (bench/floor.py), two runs
+# (about 10 minutes; BENCH_ARGS="--quick" is a 30-second smoke run, "--cprofile" adds a Python-level
+# profile). Adds "instructions" to bench/results/latest.json and redraws latest.png. Needs Debian's valgrind.
+bench-instructions: venv-dev
+	@command -v valgrind >/dev/null || { echo "installing Debian's valgrind"; apt-get update -qq && apt-get install -y -qq valgrind; }
+	$(PY) bench/instructions.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
