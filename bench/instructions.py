@@ -81,7 +81,7 @@ OBJECT_LABELS = (
     (r"zlib|libz\.", "zlib (gzip)"),
     (r"_asyncio\.", "asyncio (C)"),
     (r"_datetime\.", "datetime (C)"),
-    (r"libcrypto|_hashlib|_hmac|_blake|_sha", "hashing (HMAC, uuid)"),
+    (r"libcrypto|_hashlib|_hmac|_blake|_sha", "libcrypto (SHA-1 of Tornado's ETag on GET)"),
     (r"_socket\.|select\.", "socket, select (C wrappers)"),
     (r"libm\.", "libm"),
 )
@@ -620,45 +620,76 @@ def short(filename: str) -> str:
     return filename
 
 
-def cprofile_summary(path: Path, n: int, method: str, top: int = 45) -> str:
-    """Top functions by cumulative and own time per request, with calls per request. The event
-    loop's idle wait (epoll's poll) is taken out: out of the total, and out of the cumulative time
-    of the functions that call it (the loop), so the shares are of the CPU the requests used."""
-    rows = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
-    idle_keys = [f for f in rows if f[2] == "<method 'poll' of 'select.epoll' objects>"]
-    idle = sum(rows[f][2] for f in idle_keys)
+@dataclasses.dataclass
+class Profiled:
+    """One cProfile dump, per request, with the event loop's idle wait taken out."""
+
+    rows: dict[Any, tuple[float, float, float]]  # function -> (calls, own s, cumulative s), per request
+    active: float  # CPU seconds per request, idle wait excluded
+    idle: float
+
+
+def read_profile(path: Path, n: int) -> Profiled:
+    """The loop's idle wait (epoll's poll) comes out of the total and out of the cumulative time
+    of the functions that call it (the loop), so shares are of what the requests used."""
+    stats = pstats.Stats(str(path)).stats  # type: ignore[attr-defined]
+    idle_keys = [f for f in stats if f[2] == "<method 'poll' of 'select.epoll' objects>"]
+    idle = sum(stats[f][2] for f in idle_keys)
     waiting: set[Any] = set()
     stack = list(idle_keys)
     while stack:
-        for caller in rows[stack.pop()][4]:
+        for caller in stats[stack.pop()][4]:
             if caller not in waiting:
                 waiting.add(caller)
                 stack.append(caller)
-    active = sum(tt for (_, _, tt, _, _) in rows.values()) - idle
-    table = {
-        func: (nc, tt, max(tt, ct - idle) if func in waiting else ct)
-        for func, (_, nc, tt, ct, _) in rows.items()
+    rows = {
+        func: (nc / n, tt / n, (max(tt, ct - idle) if func in waiting else ct) / n)
+        for func, (_, nc, tt, ct, _) in stats.items()
         if func not in idle_keys
     }
+    return Profiled(rows, (sum(tt for (_, _, tt, _, _) in stats.values()) - idle) / n, idle / n)
 
-    def label(func: tuple[str, int, str]) -> str:
-        filename, line, name = func
-        return f"{name} ({short(filename)}:{line})" if filename != "~" else name
 
+def function_label(func: tuple[str, int, str]) -> str:
+    filename, line, name = func
+    return f"{name} ({short(filename)}:{line})" if filename != "~" else name
+
+
+def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: int = 40) -> str:
+    mine = read_profile(ours, n)
+    base = read_profile(floor, n) if floor else None
+    ms = 1000.0
     lines = [
-        f"cProfile of server.py, {n} sequential {method} requests after warm-up (no Valgrind).",
-        "Call counts are deterministic up to the event loop's timing (a coroutine's every resumption counts as a",
-        "call); times include cProfile's own overhead, so read them as shares. The loop's idle wait",
-        f"(epoll's poll, {idle * 1000 / n:.3f} ms/request) is left out. CPU profiled: {active * 1000 / n:.3f} ms/request.",
+        f"cProfile of {method}: {n} sequential requests after warm-up, without Valgrind, per request.",
+        "Times are the event loop thread's CPU time (including the kernel's work in its own system calls,",
+        "which callgrind does not count) and include cProfile's own overhead: read them as shares.",
+        "Calls per request are deterministic up to the loop's timing; a coroutine's every resumption counts",
+        f"as a call. The loop's idle wait (epoll's poll) is left out. CPU profiled: ours {mine.active * ms:.3f} ms/request"
+        + (f", floor {base.active * ms:.3f} ms/request." if base else "."),
         "",
-        "By cumulative time:",
-        f"{'calls/req':>10} {'cum ms/req':>11} {'cum %':>6} {'own %':>6}  function",
+        "Ours by cumulative time:",
+        f"{'calls/req':>10} {'cum ms':>8} {'cum %':>6} {'own %':>6}  function",
     ]
-    for func, (nc, tt, ct) in sorted(table.items(), key=lambda kv: -kv[1][2])[:top]:
-        lines.append(f"{nc / n:>10.2f} {ct * 1000 / n:>11.4f} {100 * ct / active:>6.1f} {100 * tt / active:>6.1f}  {label(func)}")
-    lines += ["", "By own time:", f"{'calls/req':>10} {'own ms/req':>11} {'own %':>6}  function"]
-    for func, (nc, tt, _) in sorted(table.items(), key=lambda kv: -kv[1][1])[:top]:
-        lines.append(f"{nc / n:>10.2f} {tt * 1000 / n:>11.4f} {100 * tt / active:>6.1f}  {label(func)}")
+    for func, (nc, tt, ct) in sorted(mine.rows.items(), key=lambda kv: -kv[1][2])[:top]:
+        lines.append(f"{nc:>10.2f} {ct * ms:>8.4f} {100 * ct / mine.active:>6.1f} {100 * tt / mine.active:>6.1f}  {function_label(func)}")
+    lines += ["", "Ours by own time:", f"{'calls/req':>10} {'own ms':>8} {'own %':>6}  function"]
+    for func, (nc, tt, _) in sorted(mine.rows.items(), key=lambda kv: -kv[1][1])[:top]:
+        lines.append(f"{nc:>10.2f} {tt * ms:>8.4f} {100 * tt / mine.active:>6.1f}  {function_label(func)}")
+    if base is not None:
+        for title, index in (("cumulative", 2), ("own", 1)):
+            lines += [
+                "",
+                f"Where ours differs from the floor, by {title} time (ms/request; functions of both, or of one only):",
+                f"{'extra':>8} {'ours':>8} {'floor':>8} {'calls ours':>10} {'floor':>6}  function",
+            ]
+            keys = set(mine.rows) | set(base.rows)
+            zero = (0.0, 0.0, 0.0)
+            diffs = sorted(keys, key=lambda f: -(mine.rows.get(f, zero)[index] - base.rows.get(f, zero)[index]))
+            for func in diffs[:top]:
+                a, b = mine.rows.get(func, zero), base.rows.get(func, zero)
+                lines.append(
+                    f"{(a[index] - b[index]) * ms:>8.4f} {a[index] * ms:>8.4f} {b[index] * ms:>8.4f} {a[0]:>10.2f} {b[0]:>6.2f}  {function_label(func)}"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -813,7 +844,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cprofile", action="store_true", help="also a Python-level cProfile of each method (separate run)")
     parser.add_argument("--quick", action="store_true", help="a smoke run in well under a minute: windows 0,4,8, warm-up 8, idle 1 s, one run")
     parser.add_argument("--output", type=Path, help="where latest.json, latest.png and the profiles go "
-                        "(default bench/results; with --quick a temporary folder)")
+                        "(default bench/results; with --quick or --only a temporary folder, kept)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (callgrind dumps, logs)")
     args = parser.parse_args(argv)
     if args.quick:
@@ -827,7 +858,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(args: argparse.Namespace) -> int:
     check_tools()
     workdir = Path(tempfile.mkdtemp(prefix="transito-instructions-"))
-    out = args.output or (workdir / "results" if args.quick else wrk.RESULTS)
+    # Only a complete measurement replaces the committed figures unless told where to write.
+    out = args.output or (workdir / "results" if args.quick or args.only else wrk.RESULTS)
     started = time.monotonic()
 
     def log(message: str) -> None:
@@ -851,16 +883,21 @@ def main(args: argparse.Namespace) -> int:
                 out.mkdir(parents=True, exist_ok=True)
                 (out / f"callgrind-{method}.txt").write_text(callgrind_summary(method, n, ours, floor, figures))
         if args.cprofile and "ours" in kinds:
-            log("cProfile run (no Valgrind)")
-            stats = measure_cprofile("ours", args, workdir / "cprofile-ours", log)
-            for method, path in stats.items():
-                (out / f"cprofile-{method}.txt").write_text(cprofile_summary(path, n, method))
+            log("cProfile runs (no Valgrind)")
+            stats = {kind: measure_cprofile(kind, args, workdir / f"cprofile-{kind}", log) for kind in kinds}
+            for method in METHODS:
+                floor_stats = stats["floor"][method] if "floor" in stats else None
+                (out / f"cprofile-{method}.txt").write_text(cprofile_summary(stats["ours"][method], floor_stats, n, method))
         path = write_results(instructions, out)
     finally:
         for thread in STOPPING:
             thread.join()
         if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+            for leftover in workdir.iterdir():
+                if leftover != out:
+                    shutil.rmtree(leftover, ignore_errors=True)
+            if not any(workdir.iterdir()):
+                workdir.rmdir()
     print()
     print(table(instructions))
     print(f"written: {path}, {out / 'latest.png'}, {out}/callgrind-*.txt" + (f", {out}/cprofile-*.txt" if args.cprofile else ""))
