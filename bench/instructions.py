@@ -699,14 +699,21 @@ def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: i
 
 
 def callgrind_annotate(path: Path, top: int) -> str:
+    """``callgrind_annotate --inclusive=yes``, shortened: build paths stripped, and the entries of
+    inlined header functions (which repeat their caller's figure) left out."""
     done = subprocess.run(
         ["callgrind_annotate", "--inclusive=yes", "--tree=none", "--auto=no", "--threshold=100", str(path)],
         capture_output=True, text=True, timeout=300,
     )
-    lines = done.stdout.splitlines()
-    start = next((i for i, line in enumerate(lines) if re.match(r"^-+$", line) and i > 10), 0)
-    body = [line for line in lines[start:] if line.strip() and not line.startswith("-")]
-    return "\n".join(body[: top + 2])
+    body = []
+    for line in done.stdout.splitlines():
+        match = re.match(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(\S+?):(\S+)(?: \[(.*)\])?$", line)
+        if not match or "/Include/" in match.group(3) or match.group(3).endswith(".h"):
+            continue
+        ir, pct, source, function, obj = match.groups()
+        where = Path(obj).name if obj else Path(source).name
+        body.append(f"{ir:>16} {pct:>6}%  {function} ({where})")
+    return "\n".join(body[:top])
 
 
 def callgrind_summary(method: str, n: int, ours: Dump, floor: Dump | None, figures: dict[str, Any], top: int = 40) -> str:
