@@ -655,6 +655,33 @@ def function_label(func: tuple[str, int, str]) -> str:
     return f"{name} ({short(filename)}:{line})" if filename != "~" else name
 
 
+# Where a function's own time goes, for the "by area" table: first match on "file:name" wins.
+AREAS = (
+    (r"pymongo/(monitoring|_telemetry)\.py|services/metrics\.py:(started|succeeded|failed|_observe)", "command monitoring (our metrics listener, in PyMongo)"),
+    (r"prometheus_client/", "prometheus-client (metrics)"),
+    (r"logging/|_io\.TextIOWrapper|services/metrics\.py|tornado/web\.py:\d+\((_log|log_request|_request_summary)", "logging and request metrics"),
+    (r"pydantic|handlers/api\.py:\d+\((_plate|_timestamp|_comments|_json_body|_idempotency_key)|repositories/vehiculos\.py", "validation (pydantic, plates, timestamp)"),
+    (r"email_validator|idna|unicodedata|handlers/api\.py:\d+\((_arguments|_integer)", "validation (e-mail, query arguments)"),
+    (r"gzip|zlib|tornado/web\.py:\d+\((transform_first_chunk|transform_chunk)|GZipContentEncoding", "gzip"),
+    (r"limits/|services/throttle\.py|concurrent/futures|threading\.py|asyncio/threads\.py|_read_from_self|_write_to_self|call_soon_threadsafe|run_in_executor", "rate limiter (limits, thread hop)"),
+    (r"services/tokens\.py|jwt/", "token check"),
+    (r"uuid|set_default_headers|handlers/base\.py|tornado/web\.py:\d+\((set_header|_convert_header_value|clear_header)", "headers, request id, error mapping"),
+    (r"server\.py", "in-flight counting (server.py)"),
+    (r"handlers/|repositories/|services/|config\.py", "our handlers and repositories"),
+    (r"pymongo/|bson/", "PyMongo (the commands themselves)"),
+    (r"tornado/", "Tornado (other)"),
+    (r"asyncio/|selectors\.py|_contextvars", "event loop"),
+)
+
+
+def area(func: tuple[str, int, str]) -> str:
+    key = f"{short(func[0])}:{func[1]}({func[2]}"
+    for pattern, label in AREAS:
+        if re.search(pattern, key):
+            return label
+    return "other (C builtins, stdlib)"
+
+
 def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: int = 40) -> str:
     mine = read_profile(ours, n)
     base = read_profile(floor, n) if floor else None
@@ -666,7 +693,7 @@ def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: i
         "Calls per request are deterministic up to the loop's timing; a coroutine's every resumption counts",
         f"as a call. The loop's idle wait (epoll's poll) is left out. CPU profiled: ours {mine.active * ms:.3f} ms/request"
         + (f", floor {base.active * ms:.3f} ms/request." if base else "."),
-        "",
+        "@AREAS@",
         "Ours by cumulative time:",
         f"{'calls/req':>10} {'cum ms':>8} {'cum %':>6} {'own %':>6}  function",
     ]
@@ -676,6 +703,23 @@ def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: i
     for func, (nc, tt, _) in sorted(mine.rows.items(), key=lambda kv: -kv[1][1])[:top]:
         lines.append(f"{nc:>10.2f} {tt * ms:>8.4f} {100 * tt / mine.active:>6.1f}  {function_label(func)}")
     if base is not None:
+        by_area: collections.Counter[str] = collections.Counter()
+        base_area: collections.Counter[str] = collections.Counter()
+        for func, (_, tt, _) in mine.rows.items():
+            by_area[area(func)] += tt
+        for func, (_, tt, _) in base.rows.items():
+            base_area[area(func)] += tt
+        area_lines = [
+            "",
+            "Ours against the floor by area (own time summed; the areas add up to the totals):",
+            f"{'extra ms':>8} {'% of extra':>10} {'ours ms':>8} {'floor ms':>8}  area",
+        ]
+        extra = mine.active - base.active
+        for label in sorted(set(by_area) | set(base_area), key=lambda k: -(by_area[k] - base_area[k])):
+            d = by_area[label] - base_area[label]
+            area_lines.append(f"{d * ms:>8.4f} {100 * d / extra if extra else 0:>10.1f} {by_area[label] * ms:>8.4f} {base_area[label] * ms:>8.4f}  {label}")
+        area_lines.append(f"{extra * ms:>8.4f} {100.0:>10.1f} {mine.active * ms:>8.4f} {base.active * ms:>8.4f}  total")
+        lines[lines.index("@AREAS@"):lines.index("@AREAS@") + 1] = [*area_lines, ""]
         for title, index in (("cumulative", 2), ("own", 1)):
             lines += [
                 "",
@@ -690,6 +734,8 @@ def cprofile_summary(ours: Path, floor: Path | None, n: int, method: str, top: i
                 lines.append(
                     f"{(a[index] - b[index]) * ms:>8.4f} {a[index] * ms:>8.4f} {b[index] * ms:>8.4f} {a[0]:>10.2f} {b[0]:>6.2f}  {function_label(func)}"
                 )
+    if "@AREAS@" in lines:
+        lines[lines.index("@AREAS@")] = ""
     return "\n".join(lines) + "\n"
 
 
@@ -849,11 +895,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pause-ms", type=float, default=10, help="pause between requests (default 10)")
     parser.add_argument("--only", choices=KINDS, help="measure only our server or only the floor")
     parser.add_argument("--cprofile", action="store_true", help="also a Python-level cProfile of each method (separate run)")
+    parser.add_argument("--cprofile-only", action="store_true",
+                        help="only the Python-level profiles (cProfile, no Valgrind; about 3 minutes); latest.json is left alone")
     parser.add_argument("--quick", action="store_true", help="a smoke run in well under a minute: windows 0,4,8, warm-up 8, idle 1 s, one run")
     parser.add_argument("--output", type=Path, help="where latest.json, latest.png and the profiles go "
                         "(default bench/results; with --quick or --only a temporary folder, kept)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder (callgrind dumps, logs)")
     args = parser.parse_args(argv)
+    if args.cprofile_only:
+        args.cprofile = True
     if args.quick:
         args.windows, args.warmup, args.runs, args.idle_seconds = "0,4,8", 8, 1, 1
     args.windows = [int(n) for n in str(args.windows).split(",")]
@@ -876,15 +926,15 @@ def main(args: argparse.Namespace) -> int:
     log(f"callgrind: windows {args.windows}, warm-up {args.warmup}, {args.runs} run(s) of {', '.join(kinds)} ({workdir})")
     try:
         runs = []
-        for r in range(1, args.runs + 1):
+        for r in range(1, 0 if args.cprofile_only else args.runs + 1):
             log(f"run {r}")
             runs.append({kind: measure_callgrind(kind, args, workdir / f"run{r}-{kind}", log) for kind in kinds})
-        instructions = combine(runs, args)
+        instructions = combine(runs, args) if runs else None
         n = args.windows[-1]
-        for method in METHODS:
+        for method in METHODS if runs else ():
             ours = runs[0].get("ours", {}).get(method, {}).get("_largest_dump")
             floor = runs[0].get("floor", {}).get(method, {}).get("_largest_dump")
-            if ours is not None and n:
+            if ours is not None and n and instructions is not None:
                 figures = {kind: instructions["endpoints"][method].get(kind, {}).get("per_request", 0) for kind in KINDS}
                 figures["ratio"] = instructions["endpoints"][method].get("ratio_to_floor")
                 out.mkdir(parents=True, exist_ok=True)
@@ -895,7 +945,8 @@ def main(args: argparse.Namespace) -> int:
             for method in METHODS:
                 floor_stats = stats["floor"][method] if "floor" in stats else None
                 (out / f"cprofile-{method}.txt").write_text(cprofile_summary(stats["ours"][method], floor_stats, n, method))
-        path = write_results(instructions, out)
+        out.mkdir(parents=True, exist_ok=True)
+        path = write_results(instructions, out) if instructions is not None else None
     finally:
         for thread in STOPPING:
             thread.join()
@@ -906,6 +957,9 @@ def main(args: argparse.Namespace) -> int:
             if not any(workdir.iterdir()):
                 workdir.rmdir()
     print()
+    if instructions is None:
+        print(f"written: {out}/cprofile-*.txt")
+        return 0
     print(table(instructions))
     print(f"written: {path}, {out / 'latest.png'}, {out}/callgrind-*.txt" + (f", {out}/cprofile-*.txt" if args.cprofile else ""))
     if args.keep:
