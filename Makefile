@@ -44,7 +44,7 @@ bench: venv-dev
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 # Instructions per request under Valgrind's callgrind, ours and the floor (bench/floor.py), two runs
-# (about 10 minutes; BENCH_ARGS="--quick" is a 30-second smoke run, "--cprofile" adds a Python-level
+# (12-15 minutes; BENCH_ARGS="--quick" is a 30-60 second smoke run, "--cprofile" adds a Python-level
 # profile). Adds "instructions" to bench/results/latest.json and redraws latest.png. Needs Debian's valgrind.
 bench-instructions: venv-dev
 	@command -v valgrind >/dev/null || { echo "installing Debian's valgrind"; apt-get update -qq && apt-get install -y -qq valgrind; }
