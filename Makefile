@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test image-test fuzz seed bench venv venv-dev clean
+.PHONY: run test image-test fuzz seed bench bench-instructions venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,14 @@ seed: venv
 # Writes bench/results/latest.json and latest.png. BENCH_ARGS="--profile bench/results/profile" adds a py-spy profile.
 BENCH_ARGS ?=
 bench: venv-dev
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Instructions per request under Valgrind's callgrind, ours and the floor (bench/floor.py), two runs
+# (12-15 minutes; BENCH_ARGS="--quick" is a 30-60 second smoke run, "--cprofile" adds a Python-level
+# profile). Adds "instructions" to bench/results/latest.json and redraws latest.png. Needs Debian's valgrind.
+bench-instructions: venv-dev
+	@command -v valgrind >/dev/null || { echo "installing Debian's valgrind"; apt-get update -qq && apt-get install -y -qq valgrind; }
+	$(PY) -m bench.instructions $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -237,7 +237,17 @@ async def report_p50(load: Load, requests: int) -> float:
     return statistics.median(latencies) * 1000
 
 
-def start_server(uri: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(
+    uri: str,
+    port: int,
+    workdir: Path,
+    *,
+    script: Path = ROOT / "server.py",
+    prefix: list[str] | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    """``python server.py`` (one process) against ``uri``; ``prefix`` runs it under another program
+    (Valgrind, a profiler) and ``script`` replaces it (the floor, bench/floor.py)."""
     env = {
         **os.environ,
         "APP_ENV": "development",
@@ -250,9 +260,10 @@ def start_server(uri: str, port: int, workdir: Path) -> subprocess.Popen[bytes]:
         "REPORT_RATE_LIMIT": "1000000/second",  # the limiter still runs; it just never refuses
         "WORKERS": "1",
     }
+    env.update(extra_env or {})
     env.pop("METRICS_TOKEN", None)
-    log = open(workdir / "server.log", "ab")
-    return subprocess.Popen([sys.executable, str(ROOT / "server.py")], env=env, stdout=log, stderr=log, cwd=ROOT)
+    with open(workdir / "server.log", "ab") as log:
+        return subprocess.Popen([*(prefix or []), sys.executable, str(script)], env=env, stdout=log, stderr=log, cwd=ROOT)
 
 
 def start_profiler(pid: int, raw: Path) -> subprocess.Popen[bytes]:
@@ -311,11 +322,26 @@ def plot(results: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    instructions = results.get("instructions")
+    load = "endpoints" in results
+    rows = (2 if load else 0) + (1 if instructions else 0)
+    fig, axes = plt.subplots(rows, 2, figsize=(11, 4 * rows), squeeze=False)
+    if load:
+        fig.suptitle(f"transito API benchmark ({results['concurrency']} clients, SecantusDB, {results['date']})", fontsize=11)
+        plot_load(results, axes)
+    if instructions:
+        plot_instructions(instructions, axes[-1])
+
+    fig.text(0.5, 0.005, BOUND_NOTE, ha="center", fontsize=7, wrap=True)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_load(results: dict[str, Any], axes: Any) -> None:
+    """The wrk-style figures: requests/s, latency, CPU per request, the report's scaling."""
     endpoints = results["endpoints"]
     names = list(endpoints)
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
-    fig.suptitle(f"transito API benchmark ({results['concurrency']} clients, SecantusDB, {results['date']})", fontsize=11)
-
     ax = axes[0][0]
     ax.bar(names, [endpoints[n]["requests_per_second"] for n in names], color=["#4c72b0", "#55a868"])
     ax.set_title("requests per second (bounded by SecantusDB)")
@@ -349,10 +375,42 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("infractions in the collection")
     ax.set_title(f"generar_informe p50 (ms), {REPORT_SIZE}-item report, sequential")
 
-    fig.text(0.5, 0.005, BOUND_NOTE, ha="center", fontsize=7, wrap=True)
-    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+def plot_instructions(instructions: dict[str, Any], axes: Any) -> None:
+    """bench/instructions.py's figures: callgrind instructions per request, ours against the floor
+    (each run a dot), and how far apart the runs are."""
+    endpoints = instructions["endpoints"]
+    names = list(endpoints)
+    colors = {"ours": "#4c72b0", "floor": "#999999"}
+    ax = axes[0]
+    for k, kind in enumerate(("ours", "floor")):
+        xs = [i + (k - 0.5) * 0.4 for i in range(len(names))]
+        ax.bar(xs, [endpoints[n].get(kind, {}).get("per_request", 0) / 1e6 for n in names], 0.4, label=kind, color=colors[kind])
+        for x, n in zip(xs, names, strict=True):
+            runs = endpoints[n].get(kind, {}).get("runs", [])
+            ax.plot([x] * len(runs), [r["per_request"] / 1e6 for r in runs], "k.", markersize=5)
+    for i, n in enumerate(names):
+        if "ratio_to_floor" in endpoints[n]:
+            ax.annotate(f"{endpoints[n]['ratio_to_floor']}x the floor", (i - 0.2, endpoints[n]["ours"]["per_request"] / 1e6),
+                        ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("million instructions / request")
+    ax.set_title(f"callgrind: instructions per request (dots: runs; {instructions['date']})", fontsize=9)
+    ax.legend(loc="lower right")
+
+    ax = axes[1]
+    labels, spreads = [], []
+    for n in names:
+        for kind in ("ours", "floor"):
+            spread = endpoints[n].get(kind, {}).get("run_spread_pct")
+            if spread is not None:
+                labels.append(f"{n}\n{kind}")
+                spreads.append(spread)
+    ax.bar(range(len(labels)), spreads, color="#55a868")
+    ax.axhline(1.0, color="red", linestyle="dashed")
+    ax.set_xticks(range(len(labels)), labels, fontsize=7)
+    ax.set_ylabel("% difference between runs")
+    ax.set_title(f"callgrind repeatability, {instructions['runs']} runs (limit 1%: dashed)", fontsize=9)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -443,6 +501,9 @@ async def main(args: argparse.Namespace) -> int:
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    previous = out / "latest.json"
+    if previous.exists() and "instructions" in (kept := json.loads(previous.read_text())):
+        results["instructions"] = kept["instructions"]  # bench/instructions.py's figures, dated separately
     (out / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     plot(results, out / "latest.png")
     print()
