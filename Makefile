@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test image-test fuzz seed bench bench-instructions venv venv-dev clean
+.PHONY: run test image-test fuzz seed bench bench-instructions bench-lists venv venv-dev clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,3 +62,8 @@ bench-instructions: venv-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The admin's infractions list (first page vs a deep one) and its CSV export's memory (1,000 vs 100,000
+# rows) at 100,000 infractions; adds "lists" to bench/results/latest.json. About 10 minutes.
+bench-lists: venv-dev
+	$(PY) -m bench.lists $(BENCH_ARGS)
