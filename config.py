@@ -47,6 +47,9 @@ class Settings:
     http_body_timeout_seconds: int = 30
     http_idle_timeout_seconds: int = 60
     consultas_retention_days: int = 90
+    evidence_max_bytes: int = 5 * 1024 * 1024
+    evidence_max_photos: int = 5
+    evidence_window_hours: int = 24
     workers: int = 1
     admin_username: str | None = None
     admin_password: str | None = None
@@ -152,6 +155,9 @@ def _limits(env: dict[str, str]) -> dict[str, object]:
         "http_body_timeout_seconds": _int(env, "HTTP_BODY_TIMEOUT_SECONDS", 30, minimum=1),
         "http_idle_timeout_seconds": _int(env, "HTTP_IDLE_TIMEOUT_SECONDS", 60, minimum=1),
         "consultas_retention_days": _int(env, "CONSULTAS_RETENTION_DAYS", 90, minimum=1),
+        "evidence_max_bytes": _int(env, "EVIDENCE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024, maximum=15 * 1024 * 1024),
+        "evidence_max_photos": _int(env, "EVIDENCE_MAX_PHOTOS", 5, minimum=1, maximum=20),
+        "evidence_window_hours": _int(env, "EVIDENCE_WINDOW_HOURS", 24, minimum=1),
     }
 
 

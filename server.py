@@ -22,6 +22,7 @@ from config import ConfigError, Settings, load_settings
 from handlers.app import make_app
 from handlers.http import make_http_server
 from repositories import Repositories
+from services import initial_catalogue
 from services.database import database, embedded_database
 from services.metrics import Metrics
 from services.workers import supervise
@@ -30,10 +31,13 @@ SHUTDOWN_GRACE_SECONDS = 20
 log = logging.getLogger("transito")
 
 
-async def ensure_startup_admin(repos: Repositories, config: Settings) -> None:
+async def first_start(repos: Repositories, config: Settings) -> None:
+    """What a new installation needs: its first administrator (ADMIN_USERNAME) and the shipped
+    offence catalogue, each only when missing."""
     if config.admin_username and config.admin_password:
         if await repos.admins.create_if_missing(username=config.admin_username, password=config.admin_password):
             log.info("created the administrator %r from ADMIN_USERNAME", config.admin_username)
+    await initial_catalogue.load(repos, config.zone, only_if_empty=True)
 
 
 async def serve(config: Settings, uri: str, sockets: list[socket.socket], *, startup_tasks: bool = True) -> None:
@@ -45,7 +49,9 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket], *, sta
     metrics = Metrics()  # created here, after a fork: each worker its own
     async with database(config, uri=uri, metrics=metrics) as repos:
         if startup_tasks:  # with several workers, the first one only
-            await ensure_startup_admin(repos, config)
+            await first_start(repos, config)
+        await repos.catalog_cache.refresh(repos.catalogo)  # before serving: a load with a code needs no extra command
+        refresher = asyncio.create_task(repos.catalog_cache.keep_fresh(repos.catalogo))
         app = make_app(config, repos, metrics=metrics)
         server = make_http_server(app, config)
         server.add_sockets(sockets)
@@ -59,6 +65,7 @@ async def serve(config: Settings, uri: str, sockets: list[socket.socket], *, sta
             log.warning("gave up waiting for %s request(s)", inflight.count)
         await server.close_all_connections()
         await app.settings["lookups"].close()  # the last lookups, before the database goes
+        refresher.cancel()
     log.info("stopped")
 
 

@@ -172,3 +172,34 @@ def local_month(day: dt.date, zone: dt.tzinfo) -> tuple[dt.datetime, dt.datetime
     first = day.replace(day=1)
     following = (first + dt.timedelta(days=32)).replace(day=1)
     return local_midnight(first, zone), local_midnight(following, zone)
+
+
+# -- where an infraction happened ------------------------------------------------------------------
+MAX_PRECISION_M = 10_000  # a position less precise than 10 km says nothing about the place
+
+
+def latitude_or_raise(value: float) -> float:
+    if not -90 <= value <= 90:
+        raise InvalidValue("La latitud debe estar entre -90 y 90 grados.", field="ubicacion.latitud")
+    return float(value)
+
+
+def longitude_or_raise(value: float) -> float:
+    if not -180 <= value <= 180:
+        raise InvalidValue("La longitud debe estar entre -180 y 180 grados.", field="ubicacion.longitud")
+    return float(value)
+
+
+def precision_or_raise(value: float) -> float:
+    if not 0 <= value <= MAX_PRECISION_M:
+        raise InvalidValue(f"La precisión debe estar entre 0 y {MAX_PRECISION_M} metros.", field="ubicacion.precision_m")
+    return float(value)
+
+
+def location_or_raise(latitud: float, longitud: float, precision_m: float | None) -> dict[str, object]:
+    """A GeoJSON point (longitude first, as GeoJSON and MongoDB's 2dsphere index want it) with the
+    device's stated precision in metres."""
+    point: dict[str, object] = {"type": "Point", "coordinates": [longitude_or_raise(longitud), latitude_or_raise(latitud)]}
+    if precision_m is not None:
+        point["precision_m"] = precision_or_raise(precision_m)
+    return point

@@ -12,7 +12,7 @@ import tornado.web
 
 from config import Settings
 from handlers.admin import auditoria, dashboard, infracciones, oficiales, personas, session, vehiculos
-from handlers.api import informe, system
+from handlers.api import evidencias, informe, oficial, system
 from handlers.api import infracciones as api_infracciones
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
 from handlers.base import BaseHandler, NotFoundHandler, RedirectToAdmin, StaticFiles
@@ -32,6 +32,8 @@ def routes() -> list[Any]:
         *system.default_handlers,
         *api_infracciones.default_handlers,
         *informe.default_handlers,
+        *evidencias.default_handlers,
+        *oficial.default_handlers,
         (r"/api/.*", ApiNotFoundHandler),  # after every API route: unknown API paths answer JSON
         *dashboard.default_handlers,
         *session.default_handlers,

@@ -94,6 +94,11 @@ class BaseHandler(tornado.web.RequestHandler):
         return [m for m in cls.SUPPORTED_METHODS if getattr(cls, m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())]
 
     @classmethod
+    def body_limit(cls, config: Settings) -> int:
+        """The largest body this handler reads (the HTTP gate refuses more before it arrives)."""
+        return cls.max_body_bytes
+
+    @classmethod
     def refusal(cls) -> type[BaseHandler]:
         """The handler that answers, in this handler's format, a request refused before it runs."""
         return Refusal
@@ -104,6 +109,11 @@ class BaseHandler(tornado.web.RequestHandler):
         if not hasattr(self, "request_id"):  # set_default_headers runs before initialize, and again on errors
             self.request_id = uuid.uuid4().hex[:16]
         self.set_header("X-Request-ID", self.request_id)
+
+    def compute_etag(self) -> str | None:
+        """No ETag: answers are ``no-store``, so hashing them would be work for nothing. A handler
+        whose answer may be revalidated (the app's catalogue) makes its own."""
+        return None
 
     def redirect(self, url: str, permanent: bool = False, status: int | None = None) -> None:
         """Every redirect is to a local path: anything else goes to the admin's home."""

@@ -9,7 +9,7 @@ from typing import Any
 from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
-from domain import audit, lifecycle, rules
+from domain import audit, catalogo, lifecycle, rules
 from handlers.forms import SpanishForm, email, plain_text, plate
 from repositories.auditoria import SORTS as AUDIT_SORTS
 from repositories import Repositories
@@ -71,6 +71,8 @@ class InfraccionFiltersForm(DateRange, ListForm):
     oficial = IntegerField("N° de oficial", [OPTIONAL, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)])
     correo = StringField("Correo del propietario", [OPTIONAL, Length(max=rules.CORREO_MAX), email], filters=[_strip])
     estado = SelectField("Estado", choices={"": "Todos", **lifecycle.LABELS}, default="")
+    codigo = StringField("Código de infracción", [OPTIONAL, Length(max=20), plain_text], filters=[_strip])
+    gravedad = SelectField("Gravedad", choices={"": "Todas", **{k: s.label for k, s in catalogo.SEVERITIES.items()}}, default="")
     desde = DateField("Desde", [OPTIONAL])
     hasta = DateField("Hasta", [OPTIONAL])
     orden = SelectField("Orden", choices=INFRACTION_SORT_LABELS, default="infraccion_desc")
@@ -86,7 +88,8 @@ class InfraccionFiltersForm(DateRange, ListForm):
         hasta = rules.local_days(self.hasta.data, self.hasta.data, zone)[1] if self.hasta.data else None
         return await repos.infracciones.filters(
             placa=self.placa.data or "", correo=self.correo.data or "", numero=self.oficial.data,
-            estado=self.estado.data or "", desde=desde, hasta=hasta,
+            estado=self.estado.data or "", codigo=self.codigo.data or "", gravedad=self.gravedad.data or "",
+            desde=desde, hasta=hasta,
         )
 
 

@@ -105,7 +105,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         self.request = request
         self.delegate = self.app.find_handler(request)
         handler_class = getattr(self.delegate, "handler_class", None)
-        self.limit = getattr(handler_class, "max_body_bytes", DEFAULT_MAX_BODY_BYTES)
+        self.limit = handler_class.body_limit(self.config) if hasattr(handler_class, "body_limit") else DEFAULT_MAX_BODY_BYTES
         if _declared_length(headers) > self.limit:
             self.refused = True
             return None  # the routed handler never sees this request

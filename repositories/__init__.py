@@ -16,9 +16,11 @@ from pymongo.errors import CollectionInvalid, OperationFailure
 
 from domain.audit import SYSTEM, Actor
 from domain.clock import SYSTEM_CLOCK, Clock
-from repositories import admins, auditoria, consultas, infracciones, limites, oficiales, personas, sesiones, tokens, vehiculos
+from repositories import admins, auditoria, catalogo, consultas, evidencias, infracciones, limites, oficiales, personas, sesiones, tokens, vehiculos
 from repositories.admins import AdminRepository
 from repositories.auditoria import AuditLog, AuditRepository
+from repositories.catalogo import CatalogCache, CatalogoRepository
+from repositories.evidencias import EvidenceStore
 from repositories.consultas import LookupRepository
 from repositories.infracciones import InfraccionRepository
 from repositories.limites import LimitRepository
@@ -29,7 +31,7 @@ from repositories.tokens import TokenRepository
 from repositories.vehiculos import VehiculoRepository
 
 log = logging.getLogger(__name__)
-_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins, sesiones, limites, consultas, auditoria)
+_MODULES = (personas, vehiculos, oficiales, infracciones, tokens, admins, sesiones, limites, consultas, auditoria, catalogo)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Repositories:
     limites: LimitRepository
     consultas: LookupRepository
     auditoria: AuditRepository
+    catalogo: CatalogoRepository
+    catalog_cache: CatalogCache  # one per process: shared by every Repositories made from this one
+    evidencias: EvidenceStore
 
     @classmethod
     def over(
@@ -59,14 +64,22 @@ class Repositories:
         session_idle: dt.timedelta = dt.timedelta(minutes=30),
         session_lifetime: dt.timedelta = dt.timedelta(hours=12),
         actor: Actor = SYSTEM,
+        catalog_cache: CatalogCache | None = None,
     ) -> Repositories:
         audit = AuditLog(db, clock, actor)  # every write below is recorded under this actor
+        catalog_cache = catalog_cache or CatalogCache(clock)
+        catalogo = CatalogoRepository(db, clock, audit)
+        evidencias = EvidenceStore(db)
         personas = PersonaRepository(db, clock, audit)
         vehiculos = VehiculoRepository(db, clock, audit, personas=personas)  # a vehicle's owner counts it
         oficiales = OficialRepository(db, clock, audit)
         tokens = TokenRepository(db, clock, audit, oficiales=oficiales)  # a token is live on its officer
         # Recording counts the infraction on its officer and vehicle; the report starts at the persona.
-        infracciones = InfraccionRepository(db, clock, audit, oficiales=oficiales, vehiculos=vehiculos, personas=personas)
+        infracciones = InfraccionRepository(
+            db, clock, audit, oficiales=oficiales, vehiculos=vehiculos, personas=personas, catalogo=catalogo,
+            catalog_cache=catalog_cache,  # an offence code is resolved from this process's copy of the catalogue
+            evidencias=evidencias,  # the photos listed on an infraction are files in GridFS
+        )
         # The other direction: what a delete or a transfer must look at before it writes.
         personas.connect(vehiculos=vehiculos, infracciones=infracciones)
         vehiculos.connect(infracciones=infracciones)
@@ -88,6 +101,9 @@ class Repositories:
             limites=LimitRepository(db),
             consultas=LookupRepository(db),
             auditoria=AuditRepository(db),
+            catalogo=catalogo,
+            catalog_cache=catalog_cache,
+            evidencias=evidencias,
         )
 
     def acting_as(self, actor: Actor) -> Repositories:
@@ -95,7 +111,8 @@ class Repositories:
         if actor == self.actor:
             return self
         return Repositories.over(
-            self.db, clock=self.clock, session_idle=self.session_idle, session_lifetime=self.session_lifetime, actor=actor
+            self.db, clock=self.clock, session_idle=self.session_idle, session_lifetime=self.session_lifetime, actor=actor,
+            catalog_cache=self.catalog_cache,
         )
 
     async def ping(self) -> None:
@@ -124,5 +141,7 @@ async def prepare_database(db: AsyncDatabase, *, lookup_retention_days: int = 90
                 await db[name].drop_index(retired)
         if module.INDEXES:
             await db[name].create_indexes(module.INDEXES)
+    for name, indexes in ((evidencias.FILES, evidencias.FILES_INDEXES), (evidencias.CHUNKS, evidencias.CHUNKS_INDEXES)):
+        await db[name].create_indexes(indexes)
     await infracciones.migrate(db)
     await LookupRepository(db).keep_for(lookup_retention_days)

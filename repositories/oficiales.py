@@ -212,6 +212,12 @@ class OficialRepository:
             hint="numero_unique",  # a planner may otherwise scan: the other two fields are not indexed
         )
 
+    async def find_live(self, *, numero: int, jti: str) -> dict[str, Any] | None:
+        """The active officer with this número on whom the token ``jti`` is live, or None."""
+        return await self.collection.find_one(
+            {"numero": numero, "activo": True, LIVE_TOKENS: jti}, projection={"numero": 1, "nombre": 1}, hint="numero_unique"
+        )
+
     async def count_infraction_by_id(self, oficial_id: ObjectId, *, session: AsyncClientSession) -> None:
         """Announce an infraction attributed to this officer by an administrator (a correction)."""
         await self.collection.update_one({"_id": oficial_id}, {"$inc": {INFRACTION_COUNTER: 1}}, session=session)

@@ -15,7 +15,7 @@ from bson import ObjectId
 
 from domain.audit import Actor
 from domain.errors import Conflict
-from repositories import Repositories, auditoria
+from repositories import Repositories, auditoria, evidencias
 from tests.helpers.api import jti_of, make_world
 from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, post_form
 
@@ -139,9 +139,12 @@ def test_the_application_role_makes_the_trail_append_only_and_infractions_undele
     assert set(collections["auditoria"]) & {"update", "remove"} == set()
     assert {"find", "insert"} <= set(collections["auditoria"])
     assert "remove" not in collections["infracciones"] and "update" in collections["infracciones"]
+    assert set(collections["catalogo"]) & {"update", "remove"} == set()  # versions are immutable
+    assert "update" not in collections[evidencias.FILES] and "update" not in collections[evidencias.CHUNKS]
     from repositories import _MODULES
 
-    assert set(collections) == {module.COLLECTION for module in _MODULES}  # every collection, no database-wide grant
+    # every collection, no database-wide grant
+    assert set(collections) == {module.COLLECTION for module in _MODULES} | set(evidencias.COLLECTIONS)
     assert role["database_actions"] == ["listCollections"]
     script = (ROOT / "docker" / "mongo" / "10-app-user.js").read_text()
     assert "app-role.json" in script and "readWrite" not in script.split("//")[-1]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from domain import lifecycle, rules
+from domain import catalogo, lifecycle, rules
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
 from handlers.admin.auditoria import HistoryHandler
 from handlers.admin.crud import Section, SectionHandler
@@ -77,6 +77,7 @@ class DetailHandler(SectionHandler):
             "oficial": await maybe(repos.oficiales.get, infraccion.oficial_id),
             "token": await repos.tokens.find_by_jti(jti) if jti else None,
             "moves": lifecycle.MOVES[infraccion.estado],
+            "severities": catalogo.SEVERITIES,
             "labels": lifecycle.LABELS,
             "zone": self.config.zone,
         }
@@ -99,6 +100,23 @@ class TransitionHandler(DetailHandler):
             return
         self.flash(f"La infracción quedó {lifecycle.LABELS[moved.estado].lower()}.")
         self.redirect(self.section.url(moved.id))
+
+
+class EvidenceHandler(SectionHandler):
+    """A photo listed on an infraction (or, with ``?miniatura=1``, its thumbnail), for logged-in
+    administrators only: the right type, never sniffed, never kept by a shared cache."""
+
+    async def get(self, infraccion_id: str, evidencia_id: str) -> None:
+        infraccion = await self.repos.infracciones.get(infraccion_id)
+        entry = next((e for e in infraccion.evidencias if str(e["id"]) == evidencia_id), None)
+        if entry is None:
+            raise NotFound("Esa foto no está entre las evidencias de esta infracción.")
+        thumbnail = self.get_query_argument("miniatura", "") == "1"
+        data, _ = await self.repos.evidencias.get(entry["miniatura_id"] if thumbnail else entry["id"])
+        self.set_header("Content-Type", "image/jpeg" if thumbnail else entry["tipo"])
+        self.set_header("Cache-Control", "private, max-age=86400")  # the bytes never change; only this browser keeps them
+        self.set_header("Content-Disposition", f'inline; filename="evidencia-{entry["sha256"][:16]}"')
+        self.finish(data)
 
 
 class ReplaceHandler(SectionHandler):
@@ -149,4 +167,5 @@ default_handlers = [
     (r"/admin/infracciones/([^/]+)/estado", TransitionHandler, {"section": Infracciones}),
     (r"/admin/infracciones/([^/]+)/reemplazar", ReplaceHandler, {"section": Infracciones}),
     (r"/admin/infracciones/([^/]+)/historial", HistoryHandler, {"section": Infracciones}),
+    (r"/admin/infracciones/([^/]+)/evidencias/([^/]+)", EvidenceHandler, {"section": Infracciones}),
 ]

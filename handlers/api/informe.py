@@ -21,7 +21,7 @@ REPORT_MAX_OFFSET = 1_000_000
 
 
 def report_item_json(item: Infraccion) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "id": item.id,
         "placa_patente": item.placa_patente,
         "marca": item.marca,
@@ -30,6 +30,9 @@ def report_item_json(item: Infraccion) -> dict[str, Any]:
         "comentarios": item.comentarios,
         "estado": item.estado,
     }
+    if item.infraccion:  # the offence as it was issued; never its place or its photos
+        body["infraccion"] = {key: item.infraccion[key] for key in ("codigo", "descripcion", "gravedad")}
+    return body
 
 
 class GenerarInformeHandler(ApiHandler):

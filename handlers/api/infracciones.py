@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from domain import rules
+from domain import catalogo, rules
 from domain.errors import InvalidValue
 from handlers.api.base import ApiError, ApiHandler, iso_utc, unauthorized
 from repositories.infracciones import Infraccion
@@ -31,11 +31,14 @@ _MESSAGES = {
     "model_attributes_type": "El cuerpo debe ser un objeto JSON.",
     "json_invalid": "El cuerpo no es JSON válido.",
     "json_type": "El cuerpo no es JSON válido.",
+    "float_type": "Debe ser un número.",
+    "finite_number": "Debe ser un número finito.",
+    "float_parsing": "Debe ser un número.",
 }
 _OWN_MESSAGES = "regla"  # the error type of our validators, whose message is already Spanish
 
 
-def _rule(check: Any, value: str) -> str:
+def _rule(check: Any, value: Any) -> Any:
     """Run a domain rule inside a pydantic validator, keeping the rule's Spanish message."""
     try:
         return check(value)
@@ -43,14 +46,47 @@ def _rule(check: Any, value: str) -> str:
         raise PydanticCustomError(_OWN_MESSAGES, error.message) from None
 
 
+class UbicacionIn(BaseModel):
+    """Where the infraction happened, as the device located it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    latitud: float
+    longitud: float
+    precision_m: float | None = None
+
+    @field_validator("latitud")
+    @classmethod
+    def _latitude(cls, value: float) -> float:
+        return _rule(rules.latitude_or_raise, value)
+
+    @field_validator("longitud")
+    @classmethod
+    def _longitude(cls, value: float) -> float:
+        return _rule(rules.longitude_or_raise, value)
+
+    @field_validator("precision_m")
+    @classmethod
+    def _precision(cls, value: float | None) -> float | None:
+        return _rule(rules.precision_or_raise, value) if value is not None else None
+
+
 class InfraccionIn(BaseModel):
-    """The body of ``cargar_infraccion``, as the specification gives it."""
+    """The body of ``cargar_infraccion``: the specification's three fields, and optionally the
+    offence's catalogue code and the place."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     placa_patente: str = Field(min_length=1, max_length=20)
     timestamp: str = Field(min_length=1, max_length=40)
     comentarios: str = Field(default="", max_length=rules.COMENTARIOS_MAX)
+    codigo: str | None = Field(default=None, min_length=1, max_length=20)
+    ubicacion: UbicacionIn | None = None
+
+    @field_validator("codigo")
+    @classmethod
+    def _code(cls, value: str | None) -> str | None:
+        return _rule(catalogo.code_or_raise, value) if value is not None else None
 
     @field_validator("placa_patente")
     @classmethod
@@ -80,8 +116,22 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
     return errors
 
 
+def offence_json(item: Infraccion) -> dict[str, Any]:
+    offence = item.infraccion or {}
+    return {key: offence[key] for key in ("codigo", "descripcion", "gravedad", "multa_utm") if key in offence}
+
+
+def location_json(item: Infraccion) -> dict[str, Any]:
+    place = {"latitud": item.latitud, "longitud": item.longitud}
+    if item.ubicacion and "precision_m" in item.ubicacion:
+        place["precision_m"] = item.ubicacion["precision_m"]
+    return place
+
+
 def infraction_json(item: Infraccion) -> dict[str, Any]:
-    return {
+    """The API's infraction; ``infraccion`` and ``ubicacion`` only when it was loaded with them, so
+    the specification's three-field body gets exactly the answer it always got."""
+    body: dict[str, Any] = {
         "id": item.id,
         "placa_patente": item.placa_patente,
         "timestamp": iso_utc(item.timestamp),
@@ -90,6 +140,11 @@ def infraction_json(item: Infraccion) -> dict[str, Any]:
         "oficial": {"numero": item.oficial_numero, "nombre": item.oficial_nombre},
         "registrada_en": iso_utc(item.registrada_en),
     }
+    if item.infraccion:
+        body["infraccion"] = offence_json(item)
+    if item.ubicacion:
+        body["ubicacion"] = location_json(item)
+    return body
 
 
 class CargarInfraccionHandler(ApiHandler):
@@ -112,6 +167,7 @@ class CargarInfraccionHandler(ApiHandler):
         except ValidationError as error:
             raise ApiError(400, INVALID_BODY, errors=field_errors(error)) from None
         timestamp = self._timestamp(data.timestamp)
+        place = data.ubicacion
         infraccion, created = await self.repos.infracciones.record(
             numero_oficial=self.claims.numero,
             jti=self.claims.jti,
@@ -121,6 +177,8 @@ class CargarInfraccionHandler(ApiHandler):
             clave_idempotencia=clave,
             request_id=self.request_id,
             cliente=self.request.remote_ip,
+            codigo=data.codigo,
+            ubicacion=rules.location_or_raise(place.latitud, place.longitud, place.precision_m) if place else None,
         )
         if created:
             self.metrics.infracciones_cargadas.inc()

@@ -23,10 +23,13 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from domain import lifecycle, rules
+from domain import catalogo, lifecycle, rules
+from domain.catalogo import Version
 from domain.clock import Clock
 from domain.errors import Conflict, CredentialNotLive, NotFound
 from repositories.auditoria import AuditLog
+from repositories.catalogo import CatalogCache, CatalogoRepository
+from repositories.evidencias import EvidenceStore
 from repositories.base import duplicate_field, find_or_raise, object_id
 from repositories.infracciones.listing import SORTS, InfraccionFilters, ListingMixin
 from repositories.infracciones.schema import (
@@ -39,6 +42,7 @@ from repositories.infracciones.schema import (
     StatusChange,
     new_document,
 )
+from repositories.infracciones.evidence import EvidenceMixin
 from repositories.infracciones.states import StatesMixin
 from repositories.oficiales import OficialRepository
 from repositories.personas import PersonaRepository
@@ -50,15 +54,18 @@ __all__ = [
 ]
 
 
-class InfraccionRepository(ListingMixin, StatesMixin):
+class InfraccionRepository(ListingMixin, StatesMixin, EvidenceMixin):
     def __init__(
         self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, oficiales: OficialRepository, vehiculos: VehiculoRepository,
-        personas: PersonaRepository,
+        personas: PersonaRepository, catalogo: CatalogoRepository, catalog_cache: CatalogCache, evidencias: EvidenceStore,
     ) -> None:
         self._db = db
         self.collection = db[COLLECTION]
         self._clock = clock
         self._audit = audit
+        self._catalogo = catalogo
+        self._catalog_cache = catalog_cache
+        self._evidencias = evidencias
         self._oficiales = oficiales
         self._vehiculos = vehiculos
         self._personas = personas
@@ -74,10 +81,14 @@ class InfraccionRepository(ListingMixin, StatesMixin):
         clave_idempotencia: str | None = None,
         request_id: str | None = None,
         cliente: str | None = None,
+        codigo: str | None = None,
+        ubicacion: dict[str, Any] | None = None,
     ) -> tuple[Infraccion, bool]:
         """Record an infraction loaded by an officer's app; returns it and whether it was created
-        (False: a retry of one already recorded). Raises CredentialNotLive, NotFound (plate) or
-        Conflict (key reused)."""
+        (False: a retry of one already recorded). Raises CredentialNotLive, NotFound (the plate, or
+        an offence code not in force at ``timestamp``) or Conflict (key reused). The code is
+        resolved from this process's copy of the catalogue: no extra command."""
+        version = await self._offence(codigo, timestamp) if codigo is not None else None
         oficial = await self._oficiales.count_infraction(numero=numero_oficial, jti=jti)
         if oficial is None:
             raise CredentialNotLive()
@@ -94,6 +105,8 @@ class InfraccionRepository(ListingMixin, StatesMixin):
             comentarios=comentarios,
             now=rules.to_millisecond(self._clock.now()),
             carga={"via": "api", "token_jti": jti, "request_id": request_id, "cliente": cliente},
+            infraccion=version.snapshot() if version else None,
+            ubicacion=ubicacion,
         )
         if clave_idempotencia is not None:
             doc["clave_idempotencia"] = f"{oficial['_id']}:{clave_idempotencia}"
@@ -105,6 +118,13 @@ class InfraccionRepository(ListingMixin, StatesMixin):
             return await self._original(error, doc), False
         return Infraccion.from_doc(doc), True
 
+    async def _offence(self, codigo: str, at: dt.datetime) -> Version:
+        version = await self._catalog_cache.version_at(self._catalogo, codigo, at)
+        if version is None:
+            message = f"El código {codigo} no existe en el catálogo o no estaba vigente en la fecha de la infracción."
+            raise NotFound(message, field="codigo")
+        return version
+
     async def _give_back(self, *, oficial_id: ObjectId, vehiculo_id: ObjectId) -> None:
         await self._oficiales.give_back_infraction(oficial_id)
         await self._vehiculos.give_back_infraction(vehiculo_id)
@@ -113,7 +133,7 @@ class InfraccionRepository(ListingMixin, StatesMixin):
         if duplicate_field(error) == "clave_idempotencia":
             original = await self.collection.find_one({"clave_idempotencia": attempted["clave_idempotencia"]})
             same = original is not None and all(
-                original[k] == attempted[k] for k in ("placa_patente", "timestamp", "comentarios")
+                original.get(k) == attempted.get(k) for k in ("placa_patente", "timestamp", "comentarios", "infraccion", "ubicacion")
             )
             if not same:
                 raise Conflict(
@@ -183,8 +203,8 @@ class InfraccionRepository(ListingMixin, StatesMixin):
         return bool(await self.collection.count_documents({"persona_id": persona_id}, limit=1, hint="persona_infraccion"))
 
     async def filters(
-        self, *, placa: str = "", correo: str = "", numero: int | None = None, estado: str = "",
-        desde: dt.datetime | None = None, hasta: dt.datetime | None = None,
+        self, *, placa: str = "", correo: str = "", numero: int | None = None, estado: str = "", codigo: str = "",
+        gravedad: str = "", desde: dt.datetime | None = None, hasta: dt.datetime | None = None,
     ) -> InfraccionFilters:
         """A selection from what an administrator typed: the owner by e-mail and the officer by
         número are looked up; one that does not exist selects nothing."""
@@ -198,8 +218,17 @@ class InfraccionRepository(ListingMixin, StatesMixin):
             oficial = await self._oficiales.find_by_numero(numero)
             none = none or oficial is None
             oficial_id = ObjectId(oficial.id) if oficial else None
-        plate = rules.normalize_plate(placa) if placa else ""
-        return InfraccionFilters(plate, persona_id, oficial_id, estado if estado in lifecycle.STATES else "", desde, hasta, none)
+        return InfraccionFilters(
+            placa=rules.normalize_plate(placa) if placa else "",
+            persona=persona_id,
+            oficial=oficial_id,
+            codigo=codigo.strip().upper(),
+            estado=estado if estado in lifecycle.STATES else "",
+            gravedad=gravedad if gravedad in catalogo.SEVERITIES else "",
+            desde=desde,
+            hasta=hasta,
+            none=none,
+        )
 
 
 async def migrate(db: AsyncDatabase) -> None:

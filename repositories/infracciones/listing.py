@@ -35,20 +35,23 @@ EXPORT_BATCH = 1000
 
 @dataclasses.dataclass(frozen=True)
 class InfraccionFilters:
-    """A selection of infractions; ``none`` when a filter names something that does not exist."""
+    """A selection of infractions; ``none`` when a filter names something that does not exist.
+    Each equality filter is named as in ``LIST_FILTERS``."""
 
-    placa_patente: str = ""
-    persona_id: ObjectId | None = None
-    oficial_id: ObjectId | None = None
+    placa: str = ""
+    persona: ObjectId | None = None
+    oficial: ObjectId | None = None
+    codigo: str = ""
     estado: str = ""
+    gravedad: str = ""
     desde: dt.datetime | None = None  # the infraction's time, inclusive, UTC
     hasta: dt.datetime | None = None  # exclusive
     none: bool = False
 
     def query(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
-        for field in LIST_FILTERS.values():
-            value = getattr(self, field)
+        for name, field in LIST_FILTERS.items():
+            value = getattr(self, name)
             if value:
                 query[field] = value
         if self.desde or self.hasta:
@@ -60,8 +63,8 @@ class InfraccionFilters:
     def index(self, sort: Sort) -> str:
         """The list index for this selection in this order."""
         order = "infraccion" if sort.field == "timestamp" else "registro"
-        for name, field in LIST_FILTERS.items():
-            if getattr(self, field):
+        for name in LIST_FILTERS:
+            if getattr(self, name):
                 return f"{name}_{order}"
         return f"lista_{order}"
 

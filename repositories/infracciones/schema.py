@@ -19,7 +19,14 @@ from domain import lifecycle, rules
 COLLECTION = "infracciones"
 # The list's orders (newest or oldest first) are these indexes read forwards or backwards; each
 # filter that narrows the list most has its own pair, so filtered pages are index seeks too.
-LIST_FILTERS = {"placa": "placa_patente", "persona": "persona_id", "oficial": "oficial_id", "estado": "estado"}
+LIST_FILTERS = {
+    "placa": "placa_patente",
+    "persona": "persona_id",
+    "oficial": "oficial_id",
+    "codigo": "infraccion.codigo",
+    "estado": "estado",
+    "gravedad": "infraccion.gravedad",
+}
 SORT_FIELDS = {"infraccion": "timestamp", "registro": "registrada_en"}
 INDEXES = [
     IndexModel([("vehiculo_id", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)], name="vehiculo_timestamp"),
@@ -46,6 +53,8 @@ INDEXES = [
 ]
 # Replaced by persona_infraccion, lista_registro and misma_observacion_api.
 RETIRED_INDEXES = ("persona", "registrada_en", "same_observation_unique")
+# The version is explicit because the server fills it in, and an implicit one would conflict on the next start.
+INDEXES.append(IndexModel([("ubicacion", "2dsphere")], name="ubicacion", sparse=True, **{"2dsphereIndexVersion": 3}))
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
@@ -63,6 +72,9 @@ VALIDATOR = {
             "registrada_en": {"bsonType": "date"},
             "estado": {"enum": list(lifecycle.STATES)},
             "historial": {"bsonType": "array"},
+            "infraccion": {"bsonType": "object", "required": ["codigo", "version", "descripcion", "gravedad", "multa_utm"]},
+            "ubicacion": {"bsonType": "object", "required": ["type", "coordinates"]},
+            "evidencias": {"bsonType": "array", "maxItems": 20},
         },
     }
 }
@@ -78,11 +90,15 @@ def new_document(
     now: dt.datetime,
     carga: dict[str, Any] | None = None,
     persona_id: ObjectId | None = None,
+    infraccion: dict[str, Any] | None = None,
+    ubicacion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An infraction as stored, from its vehicle and officer documents: the one shape written by
     the API, by a correction and by the bulk loader. Owner (unless given), vehicle and officer are
-    captured as they are now; ``carga`` says how it was loaded (``via``, and who and from where)."""
-    return {
+    captured as they are now; ``carga`` says how it was loaded (``via``, and who and from where);
+    ``infraccion`` is the catalogue version it was issued under, copied; ``ubicacion`` a GeoJSON point
+    with its ``precision_m``."""
+    doc = {
         "vehiculo_id": vehiculo["_id"],
         "placa_patente": placa_patente,
         "persona_id": persona_id or vehiculo["persona_id"],
@@ -96,6 +112,11 @@ def new_document(
         "historial": [],
         "carga": carga or {"via": "carga_masiva"},
     }
+    if infraccion is not None:
+        doc["infraccion"] = infraccion
+    if ubicacion is not None:
+        doc["ubicacion"] = ubicacion
+    return doc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +151,9 @@ class Infraccion:
     carga: dict[str, Any] = dataclasses.field(default_factory=dict)
     reemplaza_a: str | None = None
     reemplazada_por: str | None = None
+    infraccion: dict[str, Any] | None = None  # the catalogue version it was issued under, as copied
+    ubicacion: dict[str, Any] | None = None  # GeoJSON point and precision_m
+    evidencias: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Infraccion:
@@ -153,7 +177,18 @@ class Infraccion:
             doc.get("carga", {}),
             str(doc["reemplaza_a"]) if doc.get("reemplaza_a") else None,
             str(doc["reemplazada_por"]) if doc.get("reemplazada_por") else None,
+            doc.get("infraccion"),
+            doc.get("ubicacion"),
+            tuple(doc.get("evidencias", ())),
         )
+
+    @property
+    def latitud(self) -> float | None:
+        return self.ubicacion["coordinates"][1] if self.ubicacion else None
+
+    @property
+    def longitud(self) -> float | None:
+        return self.ubicacion["coordinates"][0] if self.ubicacion else None
 
 
 @dataclasses.dataclass(frozen=True)

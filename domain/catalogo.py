@@ -1,0 +1,110 @@
+"""The offence catalogue's rules: what an offence code looks like, the four severities of Chile's
+Ley de Tránsito and their fines, and which version of a code is in force at a given time.
+
+Ley N° 18.290 (texto refundido, DFL N° 1 de 2007 de los Ministerios de Transportes y Justicia)
+grades offences as gravísimas (art. 199), graves (art. 200), menos graves (art. 201) and leves
+(art. 202), and fines each grade in monthly tax units (UTM): gravísimas 1.5 to 3, graves 1 to 1.5,
+menos graves 0.5 to 1, leves 0.2 to 0.5. Some offences carry other fines set by their own articles
+(driving under the influence, for one), which a catalogue entry may state within the law's bounds.
+
+A catalogue entry is a sequence of immutable versions: a change is a new version in force from a
+date, a retirement is a version that says the code is no longer in force, and nothing is edited
+in place, so an infraction keeps pointing at the version it was issued under and a process may
+cache versions without ever seeing one change."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from decimal import Decimal
+
+from domain.errors import InvalidValue
+
+
+@dataclasses.dataclass(frozen=True)
+class Severity:
+    key: str
+    label: str
+    article: str
+    min_utm: Decimal
+    max_utm: Decimal
+
+
+SEVERITIES = {
+    s.key: s
+    for s in (
+        Severity("gravisima", "Gravísima", "art. 199", Decimal("1.5"), Decimal("3")),
+        Severity("grave", "Grave", "art. 200", Decimal("1"), Decimal("1.5")),
+        Severity("menos_grave", "Menos grave", "art. 201", Decimal("0.5"), Decimal("1")),
+        Severity("leve", "Leve", "art. 202", Decimal("0.2"), Decimal("0.5")),
+    )
+}
+CODE_PATTERN = "^[A-Z0-9][A-Z0-9.-]{0,19}$"
+_CODE = re.compile(CODE_PATTERN)
+CODE_MESSAGE = "El código tiene de 1 a 20 letras, números, puntos o guiones, por ejemplo G-199-1."
+DESCRIPTION_MAX = 300
+ARTICLE_MAX = 80
+# A new version of a code already in force starts this long after it is written at the earliest, so
+# every process's cache of the catalogue (refreshed more often than this) knows it before it applies.
+NOTICE = dt.timedelta(minutes=10)
+
+
+def code_or_raise(raw: str) -> str:
+    code = raw.strip().upper()
+    if not _CODE.match(code):
+        raise InvalidValue(CODE_MESSAGE, field="codigo")
+    return code
+
+
+def severity_or_raise(key: str) -> Severity:
+    try:
+        return SEVERITIES[key]
+    except KeyError:
+        raise InvalidValue("La gravedad debe ser gravísima, grave, menos grave o leve.", field="gravedad") from None
+
+
+def fine_or_raise(minimum: Decimal, maximum: Decimal) -> tuple[Decimal, Decimal]:
+    """A fine range in UTM: usually its grade's (``SEVERITIES``), but an offence with its own fine in
+    the law states that one."""
+    if minimum <= 0 or maximum < minimum:
+        raise InvalidValue("La multa mínima debe ser positiva y no mayor que la máxima.", field="multa_min")
+    if minimum.as_tuple().exponent < -2 or maximum.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise InvalidValue("Use a lo más dos decimales en la multa.", field="multa_min")
+    return minimum, maximum
+
+
+@dataclasses.dataclass(frozen=True)
+class Version:
+    """One version of a code, as it is stored and cached."""
+
+    codigo: str
+    version: int
+    descripcion: str
+    gravedad: str
+    multa_min_utm: Decimal
+    multa_max_utm: Decimal
+    articulo: str
+    vigente_desde: dt.datetime  # UTC
+    retirado: bool = False  # a version that retires the code from ``vigente_desde`` on
+
+    def snapshot(self) -> dict[str, object]:
+        """What an infraction issued under this version copies."""
+        return {
+            "codigo": self.codigo,
+            "version": self.version,
+            "descripcion": self.descripcion,
+            "gravedad": self.gravedad,
+            "multa_utm": {"min": str(self.multa_min_utm), "max": str(self.multa_max_utm)},
+            "articulo": self.articulo,
+        }
+
+
+def in_force(versions: list[Version], at: dt.datetime) -> Version | None:
+    """The version of a code in force at ``at``: the latest to start on or before it (the higher
+    version number when two start together), unless that one retires the code."""
+    started = [v for v in versions if v.vigente_desde <= at]
+    if not started:
+        return None
+    current = max(started, key=lambda v: (v.vigente_desde, v.version))
+    return None if current.retirado else current

@@ -1,0 +1,83 @@
+"""``POST /api/infracciones/{id}/evidencias``: the officer who loaded an infraction adds a photo.
+
+The body is the photo's bytes (JPEG or PNG, recognised by their content); its SHA-256 is computed
+while they arrive, and it is only stored once it has arrived whole and decodes as an image."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from typing import Any
+
+import tornado.web
+
+from config import Settings
+from domain.errors import InvalidValue
+from handlers.api.base import ApiError, ApiHandler, iso_utc, unauthorized
+from services.images import photo_or_raise
+from services.tokens import Claims, InvalidToken
+
+
+def evidence_json(entry: dict[str, Any], infraccion_id: str) -> dict[str, Any]:
+    return {
+        "id": str(entry["id"]),
+        "infraccion_id": infraccion_id,
+        "sha256": entry["sha256"],
+        "tipo": entry["tipo"],
+        "bytes": entry["bytes"],
+        "ancho": entry["ancho"],
+        "alto": entry["alto"],
+        "registrada_en": iso_utc(entry["en"]),
+    }
+
+
+@tornado.web.stream_request_body
+class EvidenciaHandler(ApiHandler):
+    """The photo is read as it arrives (hashing it chunk by chunk), never beyond its limit."""
+
+    REQUEST_FIELDS = {"foto": "cuerpo", "infraccion": "id"}
+    claims: Claims
+
+    @classmethod
+    def body_limit(cls, config: Settings) -> int:
+        return config.evidence_max_bytes
+
+    async def prepare(self) -> None:
+        try:
+            self.claims = self.token_service.decode(self.bearer_token())
+        except InvalidToken as error:
+            raise unauthorized(str(error)) from None
+        self._hash = hashlib.sha256()
+        self._chunks: list[bytes] = []
+
+    def data_received(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._chunks.append(chunk)
+
+    async def post(self, infraccion_id: str) -> None:
+        data = b"".join(self._chunks)
+        if not data:
+            raise ApiError(400, "Envíe la foto en el cuerpo de la solicitud (una imagen JPEG o PNG).")
+        try:
+            photo = await asyncio.to_thread(photo_or_raise, data)  # decoding is CPU work: off the event loop
+        except InvalidValue as error:
+            raise ApiError(400, error.message, errors=[{"campo": "cuerpo", "mensaje": error.message}]) from None
+        entry, created = await self.repos.infracciones.add_evidence(
+            infraccion_id,
+            numero_oficial=self.claims.numero,
+            jti=self.claims.jti,
+            data=data,
+            sha256=self._hash.hexdigest(),
+            photo=photo,
+            max_count=self.config.evidence_max_photos,
+            window=dt.timedelta(hours=self.config.evidence_window_hours),
+        )
+        if not created:
+            self.set_header("Idempotent-Replayed", "true")
+        self.write_json(evidence_json(entry, infraccion_id), status=201 if created else 200)
+
+
+default_handlers = [
+    (r"/api/infracciones/([^/]+)/evidencias", EvidenciaHandler),
+]

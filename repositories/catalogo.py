@@ -1,0 +1,217 @@
+"""The ``catalogo`` collection: the offence catalogue, one immutable document per version of a
+code (``domain.catalogo``). A change is a new version, a retirement is a version that says so, and
+both start at the earliest ``NOTICE`` after they are written, so ``CatalogCache`` (each process's
+copy, refreshed more often than that) knows a version before it applies. Writes are transactions
+with their audit entries."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import Any
+
+from bson import Decimal128
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from domain import audit, catalogo, rules
+from domain.catalogo import Version
+from domain.clock import Clock
+from domain.errors import Conflict, InvalidValue, NotFound
+from repositories.auditoria import AuditLog
+from repositories.base import in_transaction
+
+COLLECTION = "catalogo"
+INDEXES = [IndexModel([("codigo", ASCENDING), ("version", ASCENDING)], unique=True, name="codigo_version")]
+VALIDATOR = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["codigo", "version", "descripcion", "gravedad", "multa_min_utm", "multa_max_utm", "vigente_desde", "retirado"],
+        "properties": {
+            "codigo": {"bsonType": "string", "pattern": catalogo.CODE_PATTERN},
+            "version": {"bsonType": ["int", "long"], "minimum": 1},
+            "descripcion": {"bsonType": "string", "maxLength": catalogo.DESCRIPTION_MAX},
+            "gravedad": {"enum": list(catalogo.SEVERITIES)},
+            "multa_min_utm": {"bsonType": "decimal"},
+            "multa_max_utm": {"bsonType": "decimal"},
+            "vigente_desde": {"bsonType": "date"},
+            "retirado": {"bsonType": "bool"},
+        },
+    }
+}
+log = logging.getLogger("transito.catalogo")
+
+
+def _version(doc: dict[str, Any]) -> Version:
+    return Version(
+        doc["codigo"], doc["version"], doc["descripcion"], doc["gravedad"], doc["multa_min_utm"].to_decimal(),
+        doc["multa_max_utm"].to_decimal(), doc.get("articulo", ""), doc["vigente_desde"], doc["retirado"],
+    )
+
+
+def new_document(version: Version, *, now: dt.datetime) -> dict[str, Any]:
+    """A version as stored: the one shape written by the admin and by the catalogue loader."""
+    return {
+        "codigo": version.codigo,
+        "version": version.version,
+        "descripcion": version.descripcion,
+        "gravedad": version.gravedad,
+        "multa_min_utm": Decimal128(version.multa_min_utm),
+        "multa_max_utm": Decimal128(version.multa_max_utm),
+        "articulo": version.articulo,
+        "vigente_desde": version.vigente_desde,
+        "retirado": version.retirado,
+        "creado_en": now,
+    }
+
+
+class CatalogoRepository:
+    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
+        self._db = db
+        self.collection = db[COLLECTION]
+        self._clock = clock
+        self._audit = audit
+
+    async def all_versions(self) -> list[Version]:
+        cursor = self.collection.find({}, sort=[("codigo", ASCENDING), ("version", ASCENDING)], hint="codigo_version")
+        return [_version(doc) async for doc in cursor]
+
+    async def versions(self, codigo: str) -> list[Version]:
+        """A code's versions, oldest first; NotFound when the code does not exist."""
+        cursor = self.collection.find({"codigo": codigo}, sort=[("version", ASCENDING)], hint="codigo_version")
+        found = [_version(doc) async for doc in cursor]
+        if not found:
+            raise NotFound(f"No existe el código {codigo} en el catálogo.", field="codigo")
+        return found
+
+    async def create(
+        self, *, codigo: str, descripcion: str, gravedad: str, multa_min: Decimal, multa_max: Decimal, articulo: str,
+        vigente_desde: dt.datetime,
+    ) -> Version:
+        """A new code (its version 1)."""
+        version = self._checked(codigo, 1, descripcion, gravedad, multa_min, multa_max, articulo, vigente_desde)
+        return await self._write(version)
+
+    async def add_version(
+        self, *, codigo: str, descripcion: str, gravedad: str, multa_min: Decimal, multa_max: Decimal, articulo: str,
+        vigente_desde: dt.datetime,
+    ) -> Version:
+        """A new version of an existing code, in force from ``vigente_desde`` (after NOTICE)."""
+        latest = (await self.versions(codigo))[-1]
+        self._check_notice(vigente_desde)
+        version = self._checked(codigo, latest.version + 1, descripcion, gravedad, multa_min, multa_max, articulo, vigente_desde)
+        return await self._write(version)
+
+    async def retire(self, codigo: str, *, desde: dt.datetime) -> Version:
+        """The code stops being in force at ``desde`` (after NOTICE): a version that says so."""
+        latest = (await self.versions(codigo))[-1]
+        if latest.retirado:
+            raise Conflict(f"El código {codigo} ya está retirado.", field="codigo")
+        self._check_notice(desde)
+        retirement = Version(
+            latest.codigo, latest.version + 1, latest.descripcion, latest.gravedad, latest.multa_min_utm,
+            latest.multa_max_utm, latest.articulo, desde, retirado=True,
+        )
+        return await self._write(retirement)
+
+    def _check_notice(self, vigente_desde: dt.datetime) -> None:
+        if vigente_desde < self._clock.now() + catalogo.NOTICE:
+            raise InvalidValue(
+                "Un cambio en un código que ya existe rige desde una fecha futura (a partir de mañana): "
+                "las infracciones ya cursadas conservan la versión con que se cursaron.",
+                field="vigente_desde",
+            )
+
+    def _checked(
+        self, codigo: str, number: int, descripcion: str, gravedad: str, multa_min: Decimal, multa_max: Decimal, articulo: str,
+        vigente_desde: dt.datetime,
+    ) -> Version:
+        minimum, maximum = catalogo.fine_or_raise(multa_min, multa_max)
+        return Version(
+            catalogo.code_or_raise(codigo),
+            number,
+            rules.text_or_raise(descripcion, field="descripcion", maximum=catalogo.DESCRIPTION_MAX),
+            catalogo.severity_or_raise(gravedad).key,
+            minimum,
+            maximum,
+            rules.text_or_raise(articulo, field="articulo", maximum=catalogo.ARTICLE_MAX, required=False),
+            vigente_desde,
+        )
+
+    async def _write(self, version: Version) -> Version:
+        doc = new_document(version, now=rules.to_millisecond(self._clock.now()))
+
+        async def write(session: AsyncClientSession) -> None:
+            doc.pop("_id", None)
+            await self.collection.insert_one(doc, session=session)
+            await self._audit.record(
+                session, accion=audit.CREAR if version.version == 1 else audit.EDITAR, coleccion=COLLECTION,
+                documento_id=doc["_id"], despues={k: v for k, v in doc.items() if k != "creado_en"},
+            )
+
+        try:
+            await in_transaction(self._db, write)
+        except DuplicateKeyError:
+            what = "ya existe" if version.version == 1 else "cambió mientras tanto; revise sus versiones"
+            raise Conflict(f"El código {version.codigo} {what}.", field="codigo") from None
+        return version
+
+    async def load(self, versions: list[Version]) -> int:
+        """Insert the versions that are not there yet (the shipped catalogue's loader); how many."""
+        now = rules.to_millisecond(self._clock.now())
+        added = 0
+        for version in versions:
+            try:
+                await self.collection.insert_one(new_document(version, now=now))
+                added += 1
+            except DuplicateKeyError:
+                continue  # loaded before: versions never change
+        return added
+
+
+class CatalogCache:
+    """This process's copy of the catalogue, so recording an infraction with a code sends no extra
+    command. Versions never change, so the copy can only lack a version written since it was read:
+    it is read again every REFRESH (well within ``catalogo.NOTICE``), and at once, at most every
+    MISS_RELOAD, when asked for a code it does not know (a code created a moment ago)."""
+
+    REFRESH = dt.timedelta(minutes=2)
+    MISS_RELOAD = dt.timedelta(seconds=5)
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._by_code: dict[str, list[Version]] = {}
+        self._loaded_at: dt.datetime | None = None
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, repository: CatalogoRepository) -> None:
+        async with self._lock:
+            versions = await repository.all_versions()
+            by_code: dict[str, list[Version]] = {}
+            for version in versions:
+                by_code.setdefault(version.codigo, []).append(version)
+            self._by_code, self._loaded_at = by_code, self._clock.now()
+
+    async def version_at(self, repository: CatalogoRepository, codigo: str, at: dt.datetime) -> Version | None:
+        now = self._clock.now()
+        stale = self._loaded_at is None or now - self._loaded_at > self.REFRESH
+        unknown = codigo not in self._by_code and (self._loaded_at is None or now - self._loaded_at > self.MISS_RELOAD)
+        if stale or unknown:
+            await self.refresh(repository)
+        return catalogo.in_force(self._by_code.get(codigo, []), at)
+
+    def codes(self) -> dict[str, list[Version]]:
+        return self._by_code
+
+    async def keep_fresh(self, repository: CatalogoRepository) -> None:
+        """Refresh every REFRESH until cancelled (the server runs it beside serving)."""
+        while True:
+            try:
+                await self.refresh(repository)
+            except Exception as error:  # a database hiccup: the copy stays, and is retried
+                log.warning("could not refresh the offence catalogue: %s", error)
+            await asyncio.sleep(self.REFRESH.total_seconds() / 2)

@@ -1,0 +1,107 @@
+"""Photos added to an infraction by the officer who loaded it (``POST /api/infracciones/{id}/evidencias``).
+
+The file is written to GridFS first and then listed on the infraction with one conditional
+update that re-checks everything (the officer, the time window, the number of photos, that these
+bytes are not listed yet), so two uploads at once cannot exceed the limit or list the same photo
+twice; a file that does not get listed is removed (``repositories.evidencias``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from domain import rules
+from domain.errors import Conflict, CredentialNotLive, NotFound
+from repositories.base import object_id
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    from domain.clock import Clock
+    from repositories.evidencias import EvidenceStore
+    from repositories.oficiales import OficialRepository
+    from services.images import Photo
+
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png"}
+
+
+class EvidenceMixin:
+    collection: AsyncCollection
+    _clock: Clock
+    _oficiales: OficialRepository
+    _evidencias: EvidenceStore
+
+    async def add_evidence(
+        self, infraccion_id: str, *, numero_oficial: int, jti: str, data: bytes, sha256: str, photo: Photo,
+        max_count: int, window: dt.timedelta,
+    ) -> tuple[dict[str, Any], bool]:
+        """List a photo on an infraction its officer loaded; the evidence and whether it is new
+        (False: the same bytes were listed before, and that evidence is answered)."""
+        oficial = await self._oficiales.find_live(numero=numero_oficial, jti=jti)
+        if oficial is None:
+            raise CredentialNotLive()
+        owned = {"_id": object_id(infraccion_id, "infracción"), "oficial_id": oficial["_id"]}
+        doc = await self.collection.find_one(owned, {"evidencias": 1, "registrada_en": 1})
+        if doc is None:  # another officer's infraction is as unknown as one that does not exist
+            raise NotFound(f"No existe una infracción {infraccion_id} cargada por usted.", field="infraccion")
+        listed = self._listed(doc, sha256)
+        if listed is not None:
+            return listed, False
+        cutoff = self._clock.now() - window
+        self._check_room(doc, cutoff, max_count, window)
+        entry = await self._store(doc["_id"], oficial["_id"], data, sha256, photo)
+        attached = await self.collection.find_one_and_update(
+            {**owned, "registrada_en": {"$gte": cutoff}, f"evidencias.{max_count - 1}": {"$exists": False}, "evidencias.sha256": {"$ne": sha256}},
+            {"$push": {"evidencias": entry}},
+            projection={"evidencias": 1, "registrada_en": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if attached is None:  # something changed since the first read: undo the files, say what
+            await self._evidencias.remove(entry["id"])
+            await self._evidencias.remove(entry["miniatura_id"])
+            now = await self.collection.find_one(owned, {"evidencias": 1, "registrada_en": 1})
+            listed = self._listed(now or {}, sha256)
+            if listed is not None:
+                return listed, False
+            self._check_room(now or doc, cutoff, max_count, window)
+            raise Conflict("La infracción cambió mientras se subía la foto. Intente de nuevo.", field="foto")
+        return entry, True
+
+    @staticmethod
+    def _listed(doc: dict[str, Any], sha256: str) -> dict[str, Any] | None:
+        return next((e for e in doc.get("evidencias", []) if e["sha256"] == sha256), None)
+
+    @staticmethod
+    def _check_room(doc: dict[str, Any], cutoff: dt.datetime, max_count: int, window: dt.timedelta) -> None:
+        if doc["registrada_en"] < cutoff:
+            hours = int(window.total_seconds() // 3600)
+            raise Conflict(f"Pasaron más de {hours} horas desde que se cargó la infracción: ya no admite fotos.", field="foto")
+        if len(doc.get("evidencias", [])) >= max_count:
+            raise Conflict(f"La infracción ya tiene el máximo de {max_count} fotos.", field="foto")
+
+    async def _store(self, infraccion_id: ObjectId, oficial_id: ObjectId, data: bytes, sha256: str, photo: Photo) -> dict[str, Any]:
+        """Write the photo and its thumbnail; the entry to list on the infraction."""
+        file_id, thumbnail_id = ObjectId(), ObjectId()
+        metadata = {"infraccion_id": infraccion_id, "oficial_id": oficial_id, "sha256": sha256, "tipo": photo.tipo}
+        name = f"{infraccion_id}-{sha256[:16]}"
+        await self._evidencias.put(file_id, data, filename=f"{name}.{EXTENSIONS[photo.tipo]}", metadata=metadata)
+        try:
+            await self._evidencias.put(
+                thumbnail_id, photo.miniatura, filename=f"{name}-miniatura.jpg", metadata={**metadata, "tipo": "image/jpeg", "miniatura_de": file_id}
+            )
+        except Exception:
+            await self._evidencias.remove(file_id)
+            raise
+        return {
+            "id": file_id,
+            "miniatura_id": thumbnail_id,
+            "sha256": sha256,
+            "tipo": photo.tipo,
+            "bytes": len(data),
+            "ancho": photo.ancho,
+            "alto": photo.alto,
+            "en": rules.to_millisecond(self._clock.now()),
+        }
