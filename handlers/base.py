@@ -194,6 +194,14 @@ class BaseHandler(tornado.web.RequestHandler):
             return "—"
         return value.astimezone(self.config.zone).strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
 
+    def form_time(self, value: dt.datetime) -> dt.datetime:
+        """A stored UTC time as a form's local date and time (to the second)."""
+        return value.astimezone(self.config.zone).replace(tzinfo=None, microsecond=0)
+
+    def from_form_time(self, local: dt.datetime) -> dt.datetime:
+        """A form's local date and time as the UTC time that is stored."""
+        return rules.to_millisecond(local.replace(tzinfo=self.config.zone).astimezone(dt.timezone.utc))
+
     def query_with(self, **changes: Any) -> str:
         """The current query string with some arguments changed (None: removed), for paging links."""
         args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
