@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from domain.errors import InvalidValue
 
@@ -70,6 +70,10 @@ def plate_or_raise(raw: str) -> str:
 
 
 # -- correo electrónico ----------------------------------------------------------------------------
+# Besides the syntax (openapi.json: format email), the e-mail library refuses the special-use and
+# reserved domains that never receive mail (.test, .invalid, .local, .localhost, .onion, .arpa): the
+# contract states that with this pattern (in lower case; the library's check ignores case).
+EMAIL_PATTERN = f"^(?!.*[.@](?:{'|'.join(SPECIAL_USE_DOMAIN_NAMES)})$)"
 def normalize_email(raw: str) -> str:
     """The one form of an e-mail address that is stored and looked up.
 

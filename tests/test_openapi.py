@@ -178,7 +178,19 @@ def test_the_schemas_are_the_rules_of_the_domain():
     assert "format" not in properties["timestamp"]  # date-time is RFC 3339, which requires an offset
     assert properties["comentarios"]["maxLength"] == rules.COMENTARIOS_MAX
     email = OPENAPI["paths"]["/api/generar_informe"]["get"]["parameters"][0]["schema"]
-    assert (email["format"], email["maxLength"]) == ("email", rules.CORREO_MAX)
+    assert (email["format"], email["maxLength"], email["pattern"]) == ("email", rules.CORREO_MAX, rules.EMAIL_PATTERN)
+
+
+@pytest.mark.parametrize("domain", ["example.cl", "correo.test", "x.invalid", "intranet.local", "localhost", "abc.onion", "1.in-addr.arpa"])
+def test_the_email_pattern_refuses_exactly_the_reserved_domains_the_server_refuses(domain):
+    address = f"ana@{domain}"
+    pattern = OPENAPI["paths"]["/api/generar_informe"]["get"]["parameters"][0]["schema"]["pattern"]
+    try:
+        rules.normalize_email(address)
+        accepted = True
+    except InvalidValue:
+        accepted = False
+    assert jsonschema_rs.validator_for({"pattern": pattern}).is_valid(address) == accepted
 
 
 # Plates as people and fuzzers type them: separators, both cases, look-alikes that str.upper() folds.
