@@ -276,6 +276,9 @@ class Refusal(PublicHandler):
     def initialize(self, status: int, allow: list[str] | None = None, limit: int = 0) -> None:  # type: ignore[override]
         super().initialize()
         self.status, self.allow, self.limit = status, allow, limit
+        # Any method, also one Tornado does not know (QUERY, PROPFIND): it would answer those with a
+        # bare 405, without Allow, before prepare().
+        self.SUPPORTED_METHODS = (self.request.method,)
 
     def check_xsrf_cookie(self) -> None:
         """Nothing was read to check: the refusal stands whatever the form carried."""
