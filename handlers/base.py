@@ -42,10 +42,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self.admin: Admin | None = None
         self.session_token: str | None = None
         self._repos: Repositories | None = None
+        self._in_flight = True
         self.application.settings["inflight"].started()
 
     def on_finish(self) -> None:
-        self.application.settings["inflight"].finished()
+        self.stop_counting()
+
+    def stop_counting(self) -> None:
+        """This request is over (finished, or abandoned before its body arrived)."""
+        if self._in_flight:
+            self._in_flight = False
+            self.application.settings["inflight"].finished()
 
     # -- things that live in the application settings ------------------------------------------
     @property
