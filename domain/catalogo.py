@@ -101,6 +101,16 @@ class Version:
         }
 
 
+def fine_label(minimum: Decimal | str, maximum: Decimal | str) -> str:
+    """A fine range as a Chilean reader writes it: "1,5 a 3 UTM" (decimal comma, no trailing zeros)."""
+
+    def number(value: Decimal | str) -> str:
+        text = f"{Decimal(value):f}"
+        return (text.rstrip("0").rstrip(".") if "." in text else text).replace(".", ",")
+
+    return f"{number(minimum)} a {number(maximum)} UTM"
+
+
 def in_force(versions: list[Version], at: dt.datetime) -> Version | None:
     """The version of a code in force at ``at``: the latest to start on or before it (the higher
     version number when two start together), unless that one retires the code."""

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import tornado.web
 
 from config import Settings
-from domain import lifecycle, rules
+from domain import catalogo, lifecycle, rules
 from domain.audit import Actor
 from domain.clock import Clock
 from domain.errors import DomainError
@@ -192,6 +192,8 @@ class BaseHandler(tornado.web.RequestHandler):
             zone=self.config.zone,
             when=self.local_time,
             estados=lifecycle.LABELS,
+            fine_label=catalogo.fine_label,
+            file_size=file_size,
         )
         return namespace
 
@@ -311,3 +313,10 @@ class StaticFiles(tornado.web.StaticFileHandler):
 
     def set_default_headers(self) -> None:
         security_headers(self, no_store=False)
+
+
+def file_size(size: int) -> str:
+    """A byte count as people read it: "850 KB", "2,4 MB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")

@@ -63,7 +63,7 @@ async def test_a_new_code_takes_its_severity_fine_and_is_in_the_trail(admin_clie
     assert version.vigente_desde == NOW.replace(second=0)
     page = await admin_client.get("/admin/catalogo/VEL-10")
     assert page.status_code == 200
-    assert "Exceder en más de 10 km/h" in page.text and "1 a 1.5 UTM" in page.text and "Vigente" in page.text
+    assert "Exceder en más de 10 km/h" in page.text and "1 a 1,5 UTM" in page.text and "Vigente" in page.text
     [entry] = await repos.auditoria.history("catalogo", await repos.catalogo.document_ids("VEL-10"))
     assert (entry.accion, entry.actor_nombre) == (audit.CREAR, ADMIN_USERNAME)
 
