@@ -5,26 +5,31 @@ methods with the same MongoDB commands and the same JSON as ``server.py``.
 It parses the same request, sends the same commands (same collections, filters, update and insert
 documents, write concern) and writes the same JSON body, and nothing else: no validation, no
 authentication (the bearer token is looked up in a dict the benchmark hands over, as our token cache
-does after a phone's first request), no rate limit, no logging, no metrics, no security headers,
-no gzip. ``bench/instructions.py`` runs it under callgrind exactly as it runs ``server.py`` and
+does after a phone's first request), no rate limit's decision (its command is sent, its answer
+not read), no logging, no metrics, no security headers, no gzip. ``bench/instructions.py`` runs it under callgrind exactly as it runs ``server.py`` and
 reports our cost as a ratio to this one.
 
 When the request path changes, change the two functions under "THE COMMANDS" below (and only
 them): they are the list of commands per method.
 
-Environment: MONGODB_URI, MONGODB_DB, PORT, FLOOR_TOKENS (a JSON file {token: [numero, jti]})."""
+Environment: MONGODB_URI, MONGODB_DB, PORT, FLOOR_TOKENS (a JSON file {token: [numero, jti]}),
+COOKIE_SECRET (the lookup log's e-mail hashes are keyed with it, as ours are) and REPORT_RATE_LIMIT."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import hmac
+import itertools
 import json
 import os
 import signal
+import time
 from typing import Any
 
 import tornado.web
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, ReturnDocument
 
 UTC = dt.timezone.utc
 
@@ -34,13 +39,20 @@ def iso(value: dt.datetime) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# THE COMMANDS: one function per method, in request order. Today (see repositories/infracciones.py):
+# THE COMMANDS: one function per method, in request order, with the documents our server sends
+# (repositories/infracciones/__init__.py and schema.py, repositories/oficiales.py, vehiculos.py,
+# personas.py, limites.py, services/lookups.py). Today:
 #   cargar_infraccion: findAndModify oficiales, findAndModify vehiculos, insert infracciones
-#   generar_informe:   aggregate personas ($lookup vehiculos), aggregate infracciones ($facet)
+#   generar_informe:   findAndModify limites (the shared rate limit, a pipeline update),
+#                      aggregate personas ($lookup vehiculos), aggregate infracciones ($facet),
+#                      and the lookup's accountability entry, written later in batches (insert_many)
+# The benchmark's loads carry the specification's three fields (no offence code, no place).
 # ---------------------------------------------------------------------------------------------
 
 
-async def cargar_infraccion(db: Any, numero: int, jti: str, body: dict[str, Any]) -> dict[str, Any]:
+async def cargar_infraccion(
+    db: Any, numero: int, jti: str, body: dict[str, Any], *, request_id: str, cliente: str
+) -> dict[str, Any]:
     oficial = await db.oficiales.find_one_and_update(
         {"numero": numero, "activo": True, "token_jtis": jti},
         {"$inc": {"n_infracciones": 1}},
@@ -53,6 +65,7 @@ async def cargar_infraccion(db: Any, numero: int, jti: str, body: dict[str, Any]
         projection={"marca": 1, "color": 1, "persona_id": 1},
     )
     timestamp = dt.datetime.fromisoformat(body["timestamp"]).astimezone(UTC)
+    now = dt.datetime.now(UTC)
     doc = {
         "vehiculo_id": vehiculo["_id"],
         "placa_patente": body["placa_patente"],
@@ -62,7 +75,10 @@ async def cargar_infraccion(db: Any, numero: int, jti: str, body: dict[str, Any]
         "oficial": {"numero": oficial["numero"], "nombre": oficial["nombre"]},
         "timestamp": timestamp,
         "comentarios": body.get("comentarios", ""),
-        "registrada_en": dt.datetime.now(UTC),
+        "registrada_en": now.replace(microsecond=now.microsecond // 1000 * 1000),
+        "estado": "registrada",
+        "historial": [],
+        "carga": {"via": "api", "token_jti": jti, "request_id": request_id, "cliente": cliente},
     }
     await db.infracciones.insert_one(doc)
     return {
@@ -76,7 +92,29 @@ async def cargar_infraccion(db: Any, numero: int, jti: str, body: dict[str, Any]
     }
 
 
-async def generar_informe(db: Any, correo: str, limit: int, offset: int) -> dict[str, Any]:
+async def rate_limit(db: Any, key: str, *, limit: int, period: float) -> None:
+    now = time.time()
+    recent = {"$filter": {"input": {"$ifNull": ["$intentos", []]}, "cond": {"$gt": ["$$this", now - period]}}}
+    within = {"$lt": [{"$size": "$intentos"}, limit]}
+    await db.limites.find_one_and_update(
+        {"_id": key},
+        [
+            {"$set": {"intentos": recent}},
+            {
+                "$set": {
+                    "intentos": {"$cond": [within, {"$concatArrays": ["$intentos", [now]]}, "$intentos"]},
+                    "permitido": within,
+                    "expira_en": dt.datetime.fromtimestamp(now + period, UTC),
+                }
+            },
+        ],
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+
+
+async def generar_informe(db: Any, correo: str, limit: int, offset: int, *, cliente: str, lookups: Lookups) -> dict[str, Any]:
+    await rate_limit(db, f"report:{cliente}", limit=lookups.rate_limit, period=lookups.rate_period)
     persona = (
         await (
             await db.personas.aggregate(
@@ -84,7 +122,7 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int) -> dict
                     {"$match": {"correo": correo}},
                     {"$limit": 1},
                     {"$lookup": {"from": "vehiculos", "localField": "_id", "foreignField": "persona_id", "as": "vehiculos"}},
-                    {"$project": {"nombre": 1, "correo": 1, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
+                    {"$project": {"_id": 0, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
                 ]
             )
         ).to_list(1)
@@ -94,34 +132,68 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int) -> dict
         await (
             await db.infracciones.aggregate(
                 [
-                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}}},
+                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": "anulada"}}},
                     {"$sort": {"timestamp": -1, "_id": -1}},
                     {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}]}},
-                ]
+                ],
+                hint="vehiculo_timestamp",
             )
         ).to_list(1)
     )[0]
+    total = faceted["total"][0]["n"] if faceted["total"] else 0
+    lookups.record(correo, cliente, total)
     items = []
     for doc in faceted["items"]:
         vehiculo = vehiculos[doc["vehiculo_id"]]
-        items.append(
+        item = {
+            "id": str(doc["_id"]),
+            "placa_patente": doc["placa_patente"],
+            "marca": vehiculo["marca"],
+            "color": vehiculo["color"],
+            "timestamp": iso(doc["timestamp"]),
+            "comentarios": doc["comentarios"],
+            "estado": doc["estado"],
+        }
+        if "infraccion" in doc:
+            item["infraccion"] = {key: doc["infraccion"][key] for key in ("codigo", "descripcion", "gravedad")}
+        items.append(item)
+    return {"total": total, "limit": limit, "offset": offset, "infracciones": items}
+
+
+class Lookups:
+    """The report's accountability log as services/lookups.py writes it: entries buffered in memory
+    and inserted in one unordered insert_many five seconds after the first (or at 500)."""
+
+    def __init__(self, db: Any, cookie_secret: str, rate: str) -> None:
+        self.db = db
+        self.key = hmac.new(cookie_secret.encode(), b"transito/consultas", hashlib.sha256).digest()
+        amount, _, unit = rate.partition("/")  # "1000000/second", as the benchmark sets REPORT_RATE_LIMIT
+        self.rate_limit = int(amount)
+        self.rate_period = {"second": 1.0, "minute": 60.0, "hour": 3600.0}[unit]
+        self.pending: list[dict[str, Any]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.writing: asyncio.Task[Any] | None = None
+
+    def record(self, correo: str, cliente: str, total: int) -> None:
+        now = dt.datetime.now(UTC)
+        self.pending.append(
             {
-                "id": str(doc["_id"]),
-                "placa_patente": doc["placa_patente"],
-                "marca": vehiculo["marca"],
-                "color": vehiculo["color"],
-                "timestamp": iso(doc["timestamp"]),
-                "comentarios": doc["comentarios"],
-                "oficial": {"numero": doc["oficial"]["numero"], "nombre": doc["oficial"]["nombre"]},
+                "creada_en": now.replace(microsecond=now.microsecond // 1000 * 1000),
+                "cliente": cliente,
+                "correo_hmac": hmac.new(self.key, correo.encode(), hashlib.sha256).hexdigest(),
+                "resultados": total,
             }
         )
-    return {
-        "persona": {"nombre": persona["nombre"], "correo": persona["correo"]},
-        "total": faceted["total"][0]["n"] if faceted["total"] else 0,
-        "limit": limit,
-        "offset": offset,
-        "infracciones": items,
-    }
+        if len(self.pending) >= 500:
+            self.flush()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(5.0, self.flush)
+
+    def flush(self) -> None:
+        self.timer = None
+        batch, self.pending = self.pending, []
+        if batch:
+            self.writing = asyncio.get_running_loop().create_task(self.db.consultas.insert_many(batch, ordered=False))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -130,26 +202,37 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int) -> dict
 
 
 class Handler(tornado.web.RequestHandler):
-    def initialize(self, db: Any, tokens: dict[str, tuple[int, str]]) -> None:
+    def initialize(self, db: Any, tokens: dict[str, tuple[int, str]], lookups: Lookups) -> None:
         self.db = db
         self.tokens = tokens
+        self.lookups = lookups
 
     def write_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.finish(json.dumps(payload, ensure_ascii=False, separators=(",", ":")))
 
 
+REQUEST_IDS = itertools.count()
+
+
 class CargarInfraccion(Handler):
     async def post(self) -> None:
         numero, jti = self.tokens[self.request.headers["Authorization"][7:]]  # "Bearer <token>"
-        self.write_json(await cargar_infraccion(self.db, numero, jti, json.loads(self.request.body)))
+        request_id = f"{next(REQUEST_IDS):016x}"  # as long as ours (16 hex digits), without its randomness
+        body = json.loads(self.request.body)
+        self.write_json(
+            await cargar_infraccion(self.db, numero, jti, body, request_id=request_id, cliente=self.request.remote_ip)
+        )
 
 
 class GenerarInforme(Handler):
     async def get(self) -> None:
         limit = int(self.get_query_argument("limit", "100"))
         offset = int(self.get_query_argument("offset", "0"))
-        self.write_json(await generar_informe(self.db, self.get_query_argument("email"), limit, offset))
+        correo = self.get_query_argument("email")
+        self.write_json(
+            await generar_informe(self.db, correo, limit, offset, cliente=self.request.remote_ip, lookups=self.lookups)
+        )
 
 
 class Ready(Handler):
@@ -164,7 +247,8 @@ async def main() -> None:
     # The same write concern and datetime decoding as server.mongo_client; no command listener.
     client = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True, w="majority", journal=True)
     db = client[os.environ.get("MONGODB_DB", "transito")]
-    settings = {"db": db, "tokens": tokens}
+    lookups = Lookups(db, os.environ["COOKIE_SECRET"], os.environ.get("REPORT_RATE_LIMIT", "60/minute"))
+    settings = {"db": db, "tokens": tokens, "lookups": lookups}
     app = tornado.web.Application(
         [
             (r"/api/cargar_infraccion", CargarInfraccion, settings),
