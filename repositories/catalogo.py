@@ -190,18 +190,30 @@ class CatalogCache:
 
     async def refresh(self, repository: CatalogoRepository) -> None:
         async with self._lock:
-            versions = await repository.all_versions()
-            by_code: dict[str, list[Version]] = {}
-            for version in versions:
-                by_code.setdefault(version.codigo, []).append(version)
-            self._by_code, self._loaded_at = by_code, self._clock.now()
+            await self._read(repository)
+
+    async def _read(self, repository: CatalogoRepository) -> None:
+        versions = await repository.all_versions()
+        by_code: dict[str, list[Version]] = {}
+        for version in versions:
+            by_code.setdefault(version.codigo, []).append(version)
+        self._by_code, self._loaded_at = by_code, self._clock.now()
+
+    def _outdated(self, codigo: str | None) -> bool:
+        """Whether the copy must be read again before answering for ``codigo`` (None: any code)."""
+        if self._loaded_at is None:
+            return True
+        age = self._clock.now() - self._loaded_at
+        return age > self.REFRESH or (codigo is not None and codigo not in self._by_code and age > self.MISS_RELOAD)
+
+    async def _read_if_outdated(self, repository: CatalogoRepository, codigo: str | None) -> None:
+        if self._outdated(codigo):
+            async with self._lock:
+                if self._outdated(codigo):  # the requests that waited for the lock use the copy just read
+                    await self._read(repository)
 
     async def version_at(self, repository: CatalogoRepository, codigo: str, at: dt.datetime) -> Version | None:
-        now = self._clock.now()
-        stale = self._loaded_at is None or now - self._loaded_at > self.REFRESH
-        unknown = codigo not in self._by_code and (self._loaded_at is None or now - self._loaded_at > self.MISS_RELOAD)
-        if stale or unknown:
-            await self.refresh(repository)
+        await self._read_if_outdated(repository, codigo)
         return catalogo.in_force(self._by_code.get(codigo, []), at)
 
     def codes(self) -> dict[str, list[Version]]:
