@@ -212,6 +212,11 @@ class CatalogCache:
                 if self._outdated(codigo):  # the requests that waited for the lock use the copy just read
                     await self._read(repository)
 
+    async def fresh(self, repository: CatalogoRepository) -> dict[str, list[Version]]:
+        """Every code's versions, read again first if the copy is older than REFRESH."""
+        await self._read_if_outdated(repository, None)
+        return self._by_code
+
     async def version_at(self, repository: CatalogoRepository, codigo: str, at: dt.datetime) -> Version | None:
         await self._read_if_outdated(repository, codigo)
         return catalogo.in_force(self._by_code.get(codigo, []), at)
