@@ -15,7 +15,6 @@ import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 
 from domain import catalogo
