@@ -200,6 +200,8 @@ async def test_a_photo_over_the_limit_is_413_declared_or_chunked(ev: Evidence, d
         body = problem(await ev.subir(content), 413)
         assert body["detail"] == f"El contenido enviado supera el máximo de {LIMIT // 1024} KiB."
     await assert_nothing_stored(db, ev.infraccion_id)
+    # No refused upload is left counted as in flight (a graceful stop would wait for it in vain).
+    assert await ev.app.running.app.settings["inflight"].wait_idle(10)
 
 
 # -- refused by the infraction's state -------------------------------------------------------------
