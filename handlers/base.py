@@ -42,10 +42,27 @@ class BaseHandler(tornado.web.RequestHandler):
         self.admin: Admin | None = None
         self.session_token: str | None = None
         self._repos: Repositories | None = None
+        self._in_flight = True
         self.application.settings["inflight"].started()
 
     def on_finish(self) -> None:
-        self.application.settings["inflight"].finished()
+        self._land()
+
+    def on_connection_close(self) -> None:
+        # A handler that streams its body (``stream_request_body``) exists before the body has
+        # arrived. If the client goes away first, or the HTTP gate refuses the rest (413), Tornado
+        # drops the request without finishing it, so on_finish never comes: it stops counting here.
+        body = getattr(self.request, "_body_future", None)
+        abandoned = body is not None and not body.done()
+        super().on_connection_close()
+        if abandoned:
+            self._land()
+
+    def _land(self) -> None:
+        """No longer in flight (once, however the request ended)."""
+        if self._in_flight:
+            self._in_flight = False
+            self.application.settings["inflight"].finished()
 
     # -- things that live in the application settings ------------------------------------------
     @property

@@ -126,6 +126,10 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         try:
             if self.refused:
                 handler_class = getattr(self.delegate, "handler_class", None)
+                if not _declared_length(self.headers) > self.limit:
+                    # A chunked body went over the limit after its handler had the headers: a
+                    # handler that streams its body is waiting for it, and is told it will not come.
+                    self.delegate.on_connection_close()
                 self.delegate = self._refusal(handler_class, status=413, limit=self.limit)
                 self.delegate.headers_received(self.start_line, self.headers)
             self.delegate.finish()  # creates the handler, which counts itself until it finishes
