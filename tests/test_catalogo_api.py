@@ -24,7 +24,7 @@ from repositories import catalogo as catalogo_repository
 from repositories.catalogo import CatalogCache
 from services import initial_catalogue
 from services.database import mongo_client
-from tests.helpers.api import check_contract, make_world
+from tests.helpers.api import cargar, check_contract, make_world
 from tests.helpers.clocked import CODE, DESCRIPTION, Clocked, add_code, clocked_app, start_of_test
 from tests.helpers.commands import Recorder
 
@@ -176,6 +176,28 @@ async def test_a_new_version_applies_from_its_date_and_old_infractions_keep_thei
     offences = {item["id"]: item["infraccion"] for item in report.json()["infracciones"]}
     assert offences[first.json()["id"]] == {"codigo": CODE, "descripcion": DESCRIPTION, "gravedad": "gravisima"}
     assert offences[later.json()["id"]] == {"codigo": CODE, "descripcion": "No respetar la luz roja (texto corregido).", "gravedad": "grave"}
+
+
+async def test_a_retry_with_its_key_is_the_same_infraction_even_after_a_new_version(app: Clocked, db):
+    """The retry resolves the code at the same timestamp, so it copies the same version and is
+    recognised as the same load; the same key with another code is a different load: 409."""
+    timestamp = app.ago(minutes=5)
+    body = {"placa_patente": "BBCD12", "timestamp": timestamp, "codigo": CODE}
+    key = {"Idempotency-Key": "reintento-con-codigo"}
+    first = await cargar(app.http, app.world.token, body, **key)
+    await add_code(app.repos, "OTRO-2", desde=app.clock.now() - dt.timedelta(days=1), descripcion="Otra infracción")
+    await app.repos.catalogo.add_version(
+        codigo=CODE, descripcion="Versión 2", gravedad="grave", multa_min=Decimal("1"), multa_max=Decimal("1.5"), articulo="",
+        vigente_desde=app.clock.now() + catalogo.NOTICE,
+    )
+    app.clock.advance(hours=1)
+    retry = await cargar(app.http, app.world.token, body, **key)
+    other_code = await cargar(app.http, app.world.token, {**body, "codigo": "OTRO-2"}, **key)
+    assert (first.status_code, retry.status_code) == (200, 200)
+    assert retry.headers["Idempotent-Replayed"] == "true" and retry.json() == first.json()
+    assert other_code.status_code == 409
+    assert check_contract(other_code)["errors"][0]["campo"] == "Idempotency-Key"
+    assert await db["infracciones"].count_documents({}) == 1
 
 
 async def test_a_change_cannot_apply_to_the_past_or_within_the_notice(app: Clocked, db):
