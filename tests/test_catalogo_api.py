@@ -216,6 +216,37 @@ async def test_a_change_cannot_apply_to_the_past_or_within_the_notice(app: Clock
     assert await db["catalogo"].count_documents({"codigo": CODE}) == 1
 
 
+async def test_a_change_cannot_start_before_the_latest_version_of_its_code(app: Clocked, db):
+    """The version in force is the one that started last. A change written after a scheduled one
+    but starting before it would be in force only until the older one starts, and a retirement
+    written that way would be undone by it: the code would come back into force by itself."""
+    t0 = app.clock.now()
+    scheduled = t0 + dt.timedelta(days=7)
+    await app.repos.catalogo.add_version(
+        codigo=CODE, descripcion="Versión programada", gravedad="grave", multa_min=Decimal("1"), multa_max=Decimal("1.5"),
+        articulo="", vigente_desde=scheduled,
+    )
+    earlier = t0 + dt.timedelta(days=1)
+    with pytest.raises(InvalidValue) as retired_before:
+        await app.repos.catalogo.retire(CODE, desde=earlier)
+    with pytest.raises(InvalidValue) as changed_before:
+        await app.repos.catalogo.add_version(
+            codigo=CODE, descripcion="Otra", gravedad="leve", multa_min=Decimal("0.2"), multa_max=Decimal("0.5"), articulo="",
+            vigente_desde=earlier,
+        )
+    assert retired_before.value.field == changed_before.value.field == "vigente_desde"
+    assert await db["catalogo"].count_documents({"codigo": CODE}) == 2
+    # A correction of the scheduled version from the same date, or a retirement after it, is fine.
+    corrected = await app.repos.catalogo.add_version(
+        codigo=CODE, descripcion="Versión programada, corregida", gravedad="grave", multa_min=Decimal("1"), multa_max=Decimal("1.5"),
+        articulo="", vigente_desde=scheduled,
+    )
+    retired = await app.repos.catalogo.retire(CODE, desde=scheduled + dt.timedelta(days=1))
+    versions = await app.repos.catalogo.versions(CODE)
+    assert catalogo.in_force(versions, scheduled) == corrected
+    assert catalogo.in_force(versions, retired.vigente_desde + dt.timedelta(days=365)) is None
+
+
 async def test_a_version_is_never_rewritten(app: Clocked, db):
     before = await db["catalogo"].find_one({"codigo": CODE, "version": 1})
     # Creating a code that exists is a conflict, not an overwrite of its version 1.
