@@ -102,7 +102,7 @@ class CatalogoRepository:
     ) -> Version:
         """A new version of an existing code, in force from ``vigente_desde`` (after NOTICE)."""
         latest = (await self.versions(codigo))[-1]
-        self._check_notice(vigente_desde)
+        self._check_start(latest, vigente_desde)
         version = self._checked(codigo, latest.version + 1, descripcion, gravedad, multa_min, multa_max, articulo, vigente_desde)
         return await self._write(version)
 
@@ -111,12 +111,23 @@ class CatalogoRepository:
         latest = (await self.versions(codigo))[-1]
         if latest.retirado:
             raise Conflict(f"El código {codigo} ya está retirado.", field="codigo")
-        self._check_notice(desde)
+        self._check_start(latest, desde)
         retirement = Version(
             latest.codigo, latest.version + 1, latest.descripcion, latest.gravedad, latest.multa_min_utm,
             latest.multa_max_utm, latest.articulo, desde, retirado=True,
         )
         return await self._write(retirement)
+
+    def _check_start(self, latest: Version, vigente_desde: dt.datetime) -> None:
+        """A change starts after NOTICE, and not before the code's latest version: the version in
+        force is the one that started last, so an earlier start would be undone by the later one."""
+        self._check_notice(vigente_desde)
+        if vigente_desde < latest.vigente_desde:
+            raise InvalidValue(
+                f"El código {latest.codigo} ya tiene una versión que rige desde una fecha posterior: "
+                "el cambio debe regir desde esa fecha o después.",
+                field="vigente_desde",
+            )
 
     def _check_notice(self, vigente_desde: dt.datetime) -> None:
         if vigente_desde < self._clock.now() + catalogo.NOTICE:
