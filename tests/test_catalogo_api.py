@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from bson import ObjectId
 
 from domain import catalogo
 from domain.errors import Conflict, InvalidValue
@@ -40,8 +41,6 @@ async def app(db):
 
 
 async def stored(db, infraccion_id: str) -> dict:
-    from bson import ObjectId
-
     return await db["infracciones"].find_one({"_id": ObjectId(infraccion_id)})
 
 

@@ -300,7 +300,8 @@ async def test_no_valid_token_is_401(ev: Evidence, db, authorization):
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 async def test_only_post_is_allowed(ev: Evidence, method):
     response = await ev.app.http.request(method, f"/api/infracciones/{ev.infraccion_id}/evidencias", headers=ev.app.world.auth)
-    assert problem(response, 405) and response.headers["Allow"] == "POST"
+    assert problem(response, 405)["detail"] == "Este recurso solo acepta: POST."
+    assert response.headers["Allow"] == "POST"
 
 
 # -- nothing half-stored ------------------------------------------------------------------------------
