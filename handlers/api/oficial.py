@@ -49,7 +49,7 @@ class CatalogoHandler(OfficerApiHandler):
     async def get(self) -> None:
         now = self.clock.now()
         codes = []
-        for versions in (await self.repos.catalog_cache.codes(self.repos.catalogo)).values():
+        for versions in (await self.repos.catalog_cache.fresh(self.repos.catalogo)).values():  # read again only if stale
             current = catalogo.in_force(versions, now)
             if current is not None:
                 codes.append(

@@ -53,15 +53,18 @@ class EvidenceMixin:
         cutoff = self._clock.now() - window
         self._check_room(doc, cutoff, max_count, window)
         entry = await self._store(doc["_id"], oficial["_id"], data, sha256, photo)
-        attached = await self.collection.find_one_and_update(
-            {**owned, "registrada_en": {"$gte": cutoff}, f"evidencias.{max_count - 1}": {"$exists": False}, "evidencias.sha256": {"$ne": sha256}},
-            {"$push": {"evidencias": entry}},
-            projection={"evidencias": 1, "registrada_en": 1},
-            return_document=ReturnDocument.AFTER,
-        )
+        try:
+            attached = await self.collection.find_one_and_update(
+                {**owned, "registrada_en": {"$gte": cutoff}, f"evidencias.{max_count - 1}": {"$exists": False}, "evidencias.sha256": {"$ne": sha256}},
+                {"$push": {"evidencias": entry}},
+                projection={"evidencias": 1, "registrada_en": 1},
+                return_document=ReturnDocument.AFTER,
+            )
+        except Exception:
+            await self._remove_unless_listed(owned, entry)
+            raise
         if attached is None:  # something changed since the first read: undo the files, say what
-            await self._evidencias.remove(entry["id"])
-            await self._evidencias.remove(entry["miniatura_id"])
+            await self._remove_files(entry)
             now = await self.collection.find_one(owned, {"evidencias": 1, "registrada_en": 1})
             listed = self._listed(now or {}, sha256)
             if listed is not None:
@@ -69,6 +72,21 @@ class EvidenceMixin:
             self._check_room(now or doc, cutoff, max_count, window)
             raise Conflict("La infracción cambió mientras se subía la foto. Intente de nuevo.", field="foto")
         return entry, True
+
+    async def _remove_files(self, entry: dict[str, Any]) -> None:
+        await self._evidencias.remove(entry["id"])
+        await self._evidencias.remove(entry["miniatura_id"])
+
+    async def _remove_unless_listed(self, owned: dict[str, Any], entry: dict[str, Any]) -> None:
+        """The update that lists a photo failed: remove its files, unless the update did happen
+        (its answer was lost) and lists them. When that cannot be read either, the files stay: an
+        unlisted file is never shown, and removing a listed one would break the infraction."""
+        try:
+            doc = await self.collection.find_one({**owned, "evidencias.id": entry["id"]}, {"_id": 1})
+        except Exception:
+            return
+        if doc is None:
+            await self._remove_files(entry)
 
     @staticmethod
     def _listed(doc: dict[str, Any], sha256: str) -> dict[str, Any] | None:
