@@ -75,6 +75,21 @@ async def test_an_unknown_code_is_404_naming_the_field_and_costs_nothing(app: Cl
     assert await officer_counter(db) == 0  # resolved before the officer's counter is touched
 
 
+async def test_two_offences_seen_at_once_without_a_key_are_two_infractions(app: Clocked, db):
+    """An officer may cite two offences of one vehicle at the same moment (a red light and no seat
+    belt); without an Idempotency-Key, only a load with the same code is a retry of the first."""
+    await add_code(app.repos, "CINTURON-1", desde=app.clock.now() - dt.timedelta(days=30), descripcion="Sin cinturón.", gravedad="grave", multa=("1", "1.5"))
+    when = app.ago(minutes=10)
+    red_light = await app.cargar(timestamp=when, codigo=CODE)
+    seat_belt = await app.cargar(timestamp=when, codigo="CINTURON-1")
+    assert red_light.status_code == seat_belt.status_code == 200
+    assert seat_belt.json()["id"] != red_light.json()["id"] and "Idempotent-Replayed" not in seat_belt.headers
+    retry = await app.cargar(timestamp=when, codigo=CODE)
+    assert retry.json()["id"] == red_light.json()["id"] and retry.headers["Idempotent-Replayed"] == "true"
+    assert await db["infracciones"].count_documents({}) == 2
+    assert await officer_counter(db) == 2
+
+
 async def test_a_code_counts_from_the_instant_it_comes_into_force(app: Clocked, db):
     starts = app.clock.now() - dt.timedelta(minutes=20)
     await add_code(app.repos, "NUEVO-1", desde=starts, descripcion="Estacionar en un paso de cebra.", gravedad="grave", multa=("1", "1.5"))
