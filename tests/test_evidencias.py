@@ -271,6 +271,39 @@ async def test_another_officers_infraction_is_as_unknown_as_one_that_does_not_ex
     await assert_nothing_stored(db, ev.infraccion_id)
 
 
+async def test_an_annulled_infraction_takes_no_more_photos(ev: Evidence, db):
+    assert (await ev.subir(JPEG)).status_code == 201
+    await ev.app.repos.infracciones.transition(ev.infraccion_id, desde="registrada", to="anulada", motivo="Cargada por error.")
+    refused = problem(await ev.subir(PNG), 409)
+    assert refused["detail"] == "La infracción está anulada: ya no admite fotos."
+    assert (await ev.subir(JPEG)).status_code == 200  # a retry of a photo listed before is still answered
+    assert len(await listed(db, ev.infraccion_id)) == 1
+
+
+@pytest.mark.parametrize("who", ["another officer", "a revoked token"])
+async def test_a_refusal_comes_before_the_photo_is_received(ev: Evidence, db, who):
+    """A client that waits for "100 Continue" before sending the photo gets the refusal instead:
+    the server checks the token and the infraction before it reads a byte of the body."""
+    if who == "another officer":
+        await make_world(ev.app.repos, correo="otra@example.cl", placa="CCDF34", numero=43)
+        token, status = await ev.app.issue_token(43), b"404"
+    else:
+        token, status = ev.app.world.token, b"401"
+        await ev.app.repos.tokens.revoke(ev.app.world.token_id, oficial_id=ev.app.world.oficial.id)
+    host, port = ev.app.running.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        f"POST /api/infracciones/{ev.infraccion_id}/evidencias HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: image/jpeg\r\nContent-Length: {LIMIT}\r\nExpect: 100-continue\r\n\r\n".encode()
+    )
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    assert status_line.startswith(b"HTTP/1.1 " + status), status_line
+    await assert_nothing_stored(db, ev.infraccion_id)
+
+
 @pytest.mark.parametrize("infraccion_id", ["no-es-un-id", "0" * 23, "zz" * 12])
 async def test_a_malformed_infraction_id_is_404(ev: Evidence, db, infraccion_id):
     body = problem(await ev.subir(JPEG, infraccion_id=infraccion_id), 404)
