@@ -34,7 +34,10 @@ RUN apt-get update \
     && python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt
-RUN pip install --no-cache-dir -r /tmp/requirements.txt
+# setuptools comes with the venv (ensurepip) but nothing needs it at runtime: removed, it cannot carry CVEs
+# into the image.
+RUN pip install --no-cache-dir -r /tmp/requirements.txt \
+    && pip uninstall --yes setuptools
 
 # ---- runtime stage: the virtual environment, the code, a non-root user ----
 FROM python AS runtime

@@ -12,8 +12,16 @@ import httpx
 from PIL import Image
 from playwright.async_api import Page, expect
 
-from tests.e2e.test_e2e_infracciones import mint_token
-from tests.helpers.browser import create_oficial, create_persona, create_vehiculo_from_persona_page, new_badge, new_plate, snapshot, unique
+from tests.helpers.browser import (
+    create_oficial,
+    create_persona,
+    create_vehiculo_from_persona_page,
+    mint_token,
+    new_badge,
+    new_plate,
+    snapshot,
+    unique,
+)
 from tests.helpers.server_process import ServerProcess
 
 
