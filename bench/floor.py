@@ -43,16 +43,21 @@ def iso(value: dt.datetime) -> str:
 # (repositories/infracciones/__init__.py and schema.py, repositories/oficiales.py, vehiculos.py,
 # personas.py, limites.py, services/lookups.py). Today:
 #   cargar_infraccion: findAndModify oficiales, findAndModify vehiculos, insert infracciones
+#                      (an offence ``codigo`` is resolved from the process's copy of the catalogue,
+#                      read once at start as ours is: no command; ``ubicacion`` is a GeoJSON point)
 #   generar_informe:   findAndModify limites (the shared rate limit, a pipeline update),
 #                      aggregate personas ($lookup vehiculos), aggregate infracciones ($facet),
 #                      and the lookup's accountability entry, written later in batches (insert_many)
-# The benchmark's loads carry the specification's three fields (no offence code, no place).
+# The benchmark's loads carry the specification's three fields (no offence code, no place); the
+# test (tests/test_bench_floor.py) also holds a load with both to what ours sends.
 # ---------------------------------------------------------------------------------------------
 
 
 async def cargar_infraccion(
-    db: Any, numero: int, jti: str, body: dict[str, Any], *, request_id: str, cliente: str
+    db: Any, numero: int, jti: str, body: dict[str, Any], *, request_id: str, cliente: str, catalogue: Catalogue
 ) -> dict[str, Any]:
+    timestamp = dt.datetime.fromisoformat(body["timestamp"]).astimezone(UTC)
+    optional = offence_and_place(body, timestamp, catalogue)
     oficial = await db.oficiales.find_one_and_update(
         {"numero": numero, "activo": True, "token_jtis": jti},
         {"$inc": {"n_infracciones": 1}},
@@ -64,7 +69,6 @@ async def cargar_infraccion(
         {"$inc": {"n_infracciones": 1}},
         projection={"marca": 1, "color": 1, "persona_id": 1},
     )
-    timestamp = dt.datetime.fromisoformat(body["timestamp"]).astimezone(UTC)
     now = dt.datetime.now(UTC)
     doc = {
         "vehiculo_id": vehiculo["_id"],
@@ -79,6 +83,7 @@ async def cargar_infraccion(
         "estado": "registrada",
         "historial": [],
         "carga": {"via": "api", "token_jti": jti, "request_id": request_id, "cliente": cliente},
+        **optional,
     }
     await db.infracciones.insert_one(doc)
     return {
@@ -89,7 +94,55 @@ async def cargar_infraccion(
         "vehiculo": doc["vehiculo"],
         "oficial": doc["oficial"],
         "registrada_en": iso(doc["registrada_en"]),
+        **offence_and_place_json(optional),
     }
+
+
+def offence_and_place(body: dict[str, Any], timestamp: dt.datetime, catalogue: Catalogue) -> dict[str, Any]:
+    """The optional parts of the stored infraction: the offence as issued, the place as a GeoJSON point."""
+    optional: dict[str, Any] = {}
+    if "codigo" in body:
+        optional["infraccion"] = catalogue.snapshot(body["codigo"], timestamp)
+    place = body.get("ubicacion")
+    if place is not None:
+        optional["ubicacion"] = {"type": "Point", "coordinates": [place["longitud"], place["latitud"]]}
+        if "precision_m" in place:
+            optional["ubicacion"]["precision_m"] = place["precision_m"]
+    return optional
+
+
+def offence_and_place_json(optional: dict[str, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = {}
+    if "infraccion" in optional:
+        answer["infraccion"] = {key: optional["infraccion"][key] for key in ("codigo", "descripcion", "gravedad", "multa_utm")}
+    if "ubicacion" in optional:
+        point = optional["ubicacion"]
+        answer["ubicacion"] = {"latitud": point["coordinates"][1], "longitud": point["coordinates"][0]}
+        if "precision_m" in point:
+            answer["ubicacion"]["precision_m"] = point["precision_m"]
+    return answer
+
+
+class Catalogue:
+    """The offence catalogue as our CatalogCache holds it: every version, read once (at start)."""
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, list[dict[str, Any]]] = {}
+
+    async def read(self, db: Any) -> Catalogue:
+        async for version in db.catalogo.find({}, sort=[("codigo", 1), ("version", 1)]):
+            self.by_code.setdefault(version["codigo"], []).append(version)
+        return self
+
+    def snapshot(self, codigo: str, at: dt.datetime) -> dict[str, Any]:
+        """What the infraction copies of the version in force at ``at`` (the benchmark sends live codes)."""
+        started = [v for v in self.by_code[codigo] if v["vigente_desde"] <= at]
+        v = max(started, key=lambda v: (v["vigente_desde"], v["version"]))
+        return {
+            "codigo": v["codigo"], "version": v["version"], "descripcion": v["descripcion"], "gravedad": v["gravedad"],
+            "multa_utm": {"min": str(v["multa_min_utm"].to_decimal()), "max": str(v["multa_max_utm"].to_decimal())},
+            "articulo": v.get("articulo", ""),
+        }
 
 
 async def rate_limit(db: Any, key: str, *, limit: int, period: float) -> None:
@@ -202,10 +255,11 @@ class Lookups:
 
 
 class Handler(tornado.web.RequestHandler):
-    def initialize(self, db: Any, tokens: dict[str, tuple[int, str]], lookups: Lookups) -> None:
+    def initialize(self, db: Any, tokens: dict[str, tuple[int, str]], lookups: Lookups, catalogue: Catalogue) -> None:
         self.db = db
         self.tokens = tokens
         self.lookups = lookups
+        self.catalogue = catalogue
 
     def write_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -221,7 +275,9 @@ class CargarInfraccion(Handler):
         request_id = f"{next(REQUEST_IDS):016x}"  # as long as ours (16 hex digits), without its randomness
         body = json.loads(self.request.body)
         self.write_json(
-            await cargar_infraccion(self.db, numero, jti, body, request_id=request_id, cliente=self.request.remote_ip)
+            await cargar_infraccion(
+                self.db, numero, jti, body, request_id=request_id, cliente=self.request.remote_ip, catalogue=self.catalogue
+            )
         )
 
 
@@ -248,7 +304,7 @@ async def main() -> None:
     client = AsyncMongoClient(os.environ["MONGODB_URI"], tz_aware=True, w="majority", journal=True)
     db = client[os.environ.get("MONGODB_DB", "transito")]
     lookups = Lookups(db, os.environ["COOKIE_SECRET"], os.environ.get("REPORT_RATE_LIMIT", "60/minute"))
-    settings = {"db": db, "tokens": tokens, "lookups": lookups}
+    settings = {"db": db, "tokens": tokens, "lookups": lookups, "catalogue": await Catalogue().read(db)}
     app = tornado.web.Application(
         [
             (r"/api/cargar_infraccion", CargarInfraccion, settings),

@@ -16,9 +16,11 @@ from repositories import Repositories
 from services.database import mongo_client
 from tests.helpers.api import cargar, infraction_body, jti_of, make_world
 from tests.helpers.app import make_settings, serve
+from tests.helpers.clocked import CODE, add_code
 from tests.helpers.commands import Recorder
 
 REQUEST_ID_PLACEHOLDER = "<request id>"
+PLACE = {"latitud": -33.4378, "longitud": -70.6505, "precision_m": 12.5}
 
 
 def normalized(value: Any, key: str = "") -> Any:
@@ -46,28 +48,40 @@ async def test_the_floor_sends_our_commands_and_writes_our_json(mongo_uri, db, r
         timestamp=dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(hours=3), comentarios="",
     )
     correo = world.persona.correo
+    await add_code(repos, desde=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30))
+    with_offence_and_place = {**infraction_body(minutes_ago=3), "codigo": CODE, "ubicacion": PLACE}
 
     ours = Recorder()
     client = mongo_client(mongo_uri, event_listeners=[ours])
     try:
-        async with serve(settings, Repositories.over(client[db.name])) as app:
+        app_repos = Repositories.over(client[db.name])
+        await app_repos.catalog_cache.refresh(app_repos.catalogo)  # as server.py does before serving
+        async with serve(settings, app_repos) as app:
             async with httpx.AsyncClient(base_url=app.url) as http:
                 await http.get("/readyz")
                 ours.commands.clear()
                 loaded = await cargar(http, world.token, infraction_body(minutes_ago=1))
+                loaded_in_full = await cargar(http, world.token, with_offence_and_place)
                 report = await http.get("/api/generar_informe", params={"email": correo})
         # leaving serve() wrote the lookup log
     finally:
         await client.close()
-    assert loaded.status_code == 200 and report.status_code == 200
+    assert loaded.status_code == loaded_in_full.status_code == report.status_code == 200
 
     theirs = Recorder()
     client = mongo_client(mongo_uri, event_listeners=[theirs])
     try:
         floor_db = client[db.name]
         lookups = floor.Lookups(floor_db, settings.cookie_secret, settings.report_rate_limit)
+        catalogue = await floor.Catalogue().read(floor_db)  # at the floor's start
+        theirs.commands.clear()
         floor_loaded = await floor.cargar_infraccion(
-            floor_db, world.oficial.numero, jti, infraction_body(minutes_ago=2), request_id="0" * 16, cliente="127.0.0.1"
+            floor_db, world.oficial.numero, jti, infraction_body(minutes_ago=2), request_id="0" * 16, cliente="127.0.0.1",
+            catalogue=catalogue,
+        )
+        floor_loaded_in_full = await floor.cargar_infraccion(
+            floor_db, world.oficial.numero, jti, {**with_offence_and_place, "timestamp": infraction_body(minutes_ago=4)["timestamp"]},
+            request_id="0" * 16, cliente="127.0.0.1", catalogue=catalogue,
         )
         floor_report = await floor.generar_informe(floor_db, correo, 100, 0, cliente="127.0.0.1", lookups=lookups)
         lookups.flush()
@@ -75,10 +89,14 @@ async def test_the_floor_sends_our_commands_and_writes_our_json(mongo_uri, db, r
     finally:
         await client.close()
 
-    assert theirs.names() == ours.names() == ["findAndModify", "findAndModify", "insert", "findAndModify", "aggregate", "aggregate", "insert"]
+    load = ["findAndModify", "findAndModify", "insert"]
+    assert theirs.names() == ours.names() == [*load, *load, "findAndModify", "aggregate", "aggregate", "insert"]
     for (name, command), (_, floor_command) in zip(ours.commands, theirs.commands, strict=True):
         assert normalized(floor_command) == normalized(command), name
     assert normalized(floor_loaded) == normalized(loaded.json())
-    floor_report["infracciones"] = [item for item in floor_report["infracciones"] if item["id"] != floor_loaded["id"]]
+    assert normalized(floor_loaded_in_full) == normalized(loaded_in_full.json())
+    assert loaded_in_full.json()["infraccion"]["codigo"] == CODE and loaded_in_full.json()["ubicacion"] == PLACE
+    floor_ids = {floor_loaded["id"], floor_loaded_in_full["id"]}
+    floor_report["infracciones"] = [item for item in floor_report["infracciones"] if item["id"] not in floor_ids]
     assert normalized(floor_report) == normalized(report.json())
-    assert (report.json()["total"], floor_report["total"]) == (2, 3)  # the floor's report counts the floor's load too
+    assert (report.json()["total"], floor_report["total"]) == (3, 5)  # the floor's report counts the floor's loads too
