@@ -5,12 +5,10 @@ methods with the same MongoDB commands and the same JSON as ``server.py``.
 It parses the same request, sends the same commands (same collections, filters, update and insert
 documents, write concern) and writes the same JSON body, and nothing else: no validation, no
 authentication (the bearer token is looked up in a dict the benchmark hands over, as our token cache
-does after a phone's first request), no rate limit's decision (its command is sent, its answer
-not read), no logging, no metrics, no security headers, no gzip. ``bench/instructions.py`` runs it under callgrind exactly as it runs ``server.py`` and
-reports our cost as a ratio to this one.
-
-When the request path changes, change the two functions under "THE COMMANDS" below (and only
-them): they are the list of commands per method.
+does after a phone's first request), no rate limit's decision (its command is sent, its answer not
+read), no logging, no metrics, no security headers, no gzip. ``bench/instructions.py`` runs it under
+callgrind exactly as it runs ``server.py`` and reports our cost as a ratio to this one. When the
+request path changes, change what is under "THE COMMANDS" below (tests/test_bench_floor.py says when).
 
 Environment: MONGODB_URI, MONGODB_DB, PORT, FLOOR_TOKENS (a JSON file {token: [numero, jti]}),
 COOKIE_SECRET (the lookup log's e-mail hashes are keyed with it, as ours are) and REPORT_RATE_LIMIT."""
@@ -59,14 +57,11 @@ async def cargar_infraccion(
     timestamp = dt.datetime.fromisoformat(body["timestamp"]).astimezone(UTC)
     optional = offence_and_place(body, timestamp, catalogue)
     oficial = await db.oficiales.find_one_and_update(
-        {"numero": numero, "activo": True, "token_jtis": jti},
-        {"$inc": {"n_infracciones": 1}},
-        projection={"numero": 1, "nombre": 1},
-        hint="numero_unique",
+        {"numero": numero, "activo": True, "token_jtis": jti}, {"$inc": {"n_infracciones": 1}},
+        projection={"numero": 1, "nombre": 1}, hint="numero_unique",
     )
     vehiculo = await db.vehiculos.find_one_and_update(
-        {"placa_patente": body["placa_patente"]},
-        {"$inc": {"n_infracciones": 1}},
+        {"placa_patente": body["placa_patente"]}, {"$inc": {"n_infracciones": 1}},
         projection={"marca": 1, "color": 1, "persona_id": 1},
     )
     now = dt.datetime.now(UTC)
@@ -103,11 +98,9 @@ def offence_and_place(body: dict[str, Any], timestamp: dt.datetime, catalogue: C
     optional: dict[str, Any] = {}
     if "codigo" in body:
         optional["infraccion"] = catalogue.snapshot(body["codigo"], timestamp)
-    place = body.get("ubicacion")
-    if place is not None:
-        optional["ubicacion"] = {"type": "Point", "coordinates": [place["longitud"], place["latitud"]]}
-        if "precision_m" in place:
-            optional["ubicacion"]["precision_m"] = place["precision_m"]
+    if (place := body.get("ubicacion")) is not None:
+        precision = {"precision_m": place["precision_m"]} if "precision_m" in place else {}
+        optional["ubicacion"] = {"type": "Point", "coordinates": [place["longitud"], place["latitud"]], **precision}
     return optional
 
 
@@ -115,21 +108,19 @@ def offence_and_place_json(optional: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {}
     if "infraccion" in optional:
         answer["infraccion"] = {key: optional["infraccion"][key] for key in ("codigo", "descripcion", "gravedad", "multa_utm")}
-    if "ubicacion" in optional:
-        point = optional["ubicacion"]
-        answer["ubicacion"] = {"latitud": point["coordinates"][1], "longitud": point["coordinates"][0]}
-        if "precision_m" in point:
-            answer["ubicacion"]["precision_m"] = point["precision_m"]
+    if (point := optional.get("ubicacion")) is not None:
+        precision = {"precision_m": point["precision_m"]} if "precision_m" in point else {}
+        answer["ubicacion"] = {"latitud": point["coordinates"][1], "longitud": point["coordinates"][0], **precision}
     return answer
 
 
 class Catalogue:
     """The offence catalogue as our CatalogCache holds it: every version, read once (at start)."""
 
-    def __init__(self) -> None:
-        self.by_code: dict[str, list[dict[str, Any]]] = {}
+    by_code: dict[str, list[dict[str, Any]]]
 
     async def read(self, db: Any) -> Catalogue:
+        self.by_code = {}
         async for version in db.catalogo.find({}, sort=[("codigo", 1), ("version", 1)]):
             self.by_code.setdefault(version["codigo"], []).append(version)
         return self
@@ -168,31 +159,24 @@ async def rate_limit(db: Any, key: str, *, limit: int, period: float) -> None:
 
 async def generar_informe(db: Any, correo: str, limit: int, offset: int, *, cliente: str, lookups: Lookups) -> dict[str, Any]:
     await rate_limit(db, f"report:{cliente}", limit=lookups.rate_limit, period=lookups.rate_period)
-    persona = (
-        await (
-            await db.personas.aggregate(
-                [
-                    {"$match": {"correo": correo}},
-                    {"$limit": 1},
-                    {"$lookup": {"from": "vehiculos", "localField": "_id", "foreignField": "persona_id", "as": "vehiculos"}},
-                    {"$project": {"_id": 0, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
-                ]
-            )
-        ).to_list(1)
-    )[0]
-    vehiculos = {v["_id"]: v for v in persona["vehiculos"]}
-    faceted = (
-        await (
-            await db.infracciones.aggregate(
-                [
-                    {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": "anulada"}}},
-                    {"$sort": {"timestamp": -1, "_id": -1}},
-                    {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}]}},
-                ],
-                hint="vehiculo_timestamp",
-            )
-        ).to_list(1)
-    )[0]
+    personas = await db.personas.aggregate(
+        [
+            {"$match": {"correo": correo}},
+            {"$limit": 1},
+            {"$lookup": {"from": "vehiculos", "localField": "_id", "foreignField": "persona_id", "as": "vehiculos"}},
+            {"$project": {"_id": 0, "vehiculos._id": 1, "vehiculos.marca": 1, "vehiculos.color": 1}},
+        ]
+    )
+    vehiculos = {v["_id"]: v for v in (await personas.to_list(1))[0]["vehiculos"]}
+    infracciones = await db.infracciones.aggregate(
+        [
+            {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": "anulada"}}},
+            {"$sort": {"timestamp": -1, "_id": -1}},
+            {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}]}},
+        ],
+        hint="vehiculo_timestamp",
+    )
+    faceted = (await infracciones.to_list(1))[0]
     total = faceted["total"][0]["n"] if faceted["total"] else 0
     lookups.record(correo, cliente, total)
     items = []
@@ -229,14 +213,12 @@ class Lookups:
 
     def record(self, correo: str, cliente: str, total: int) -> None:
         now = dt.datetime.now(UTC)
-        self.pending.append(
-            {
-                "creada_en": now.replace(microsecond=now.microsecond // 1000 * 1000),
-                "cliente": cliente,
-                "correo_hmac": hmac.new(self.key, correo.encode(), hashlib.sha256).hexdigest(),
-                "resultados": total,
-            }
-        )
+        self.pending.append({
+            "creada_en": now.replace(microsecond=now.microsecond // 1000 * 1000),
+            "cliente": cliente,
+            "correo_hmac": hmac.new(self.key, correo.encode(), hashlib.sha256).hexdigest(),
+            "resultados": total,
+        })
         if len(self.pending) >= 500:
             self.flush()
         elif self.timer is None:
@@ -249,17 +231,12 @@ class Lookups:
             self.writing = asyncio.get_running_loop().create_task(self.db.consultas.insert_many(batch, ordered=False))
 
 
-# ---------------------------------------------------------------------------------------------
-# The bare Tornado part: parse, call the commands above, write the JSON.
-# ---------------------------------------------------------------------------------------------
+# -- The bare Tornado part: parse, call the commands above, write the JSON. ------------------------
 
 
 class Handler(tornado.web.RequestHandler):
     def initialize(self, db: Any, tokens: dict[str, tuple[int, str]], lookups: Lookups, catalogue: Catalogue) -> None:
-        self.db = db
-        self.tokens = tokens
-        self.lookups = lookups
-        self.catalogue = catalogue
+        self.db, self.tokens, self.lookups, self.catalogue = db, tokens, lookups, catalogue
 
     def write_json(self, payload: dict[str, Any]) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -274,11 +251,10 @@ class CargarInfraccion(Handler):
         numero, jti = self.tokens[self.request.headers["Authorization"][7:]]  # "Bearer <token>"
         request_id = f"{next(REQUEST_IDS):016x}"  # as long as ours (16 hex digits), without its randomness
         body = json.loads(self.request.body)
-        self.write_json(
-            await cargar_infraccion(
-                self.db, numero, jti, body, request_id=request_id, cliente=self.request.remote_ip, catalogue=self.catalogue
-            )
+        answer = await cargar_infraccion(
+            self.db, numero, jti, body, request_id=request_id, cliente=self.request.remote_ip, catalogue=self.catalogue
         )
+        self.write_json(answer)
 
 
 class GenerarInforme(Handler):
@@ -286,9 +262,8 @@ class GenerarInforme(Handler):
         limit = int(self.get_query_argument("limit", "100"))
         offset = int(self.get_query_argument("offset", "0"))
         correo = self.get_query_argument("email")
-        self.write_json(
-            await generar_informe(self.db, correo, limit, offset, cliente=self.request.remote_ip, lookups=self.lookups)
-        )
+        answer = await generar_informe(self.db, correo, limit, offset, cliente=self.request.remote_ip, lookups=self.lookups)
+        self.write_json(answer)
 
 
 class Ready(Handler):
@@ -305,13 +280,11 @@ async def main() -> None:
     db = client[os.environ.get("MONGODB_DB", "transito")]
     lookups = Lookups(db, os.environ["COOKIE_SECRET"], os.environ.get("REPORT_RATE_LIMIT", "60/minute"))
     settings = {"db": db, "tokens": tokens, "lookups": lookups, "catalogue": await Catalogue().read(db)}
-    app = tornado.web.Application(
-        [
-            (r"/api/cargar_infraccion", CargarInfraccion, settings),
-            (r"/api/generar_informe", GenerarInforme, settings),
-            (r"/readyz", Ready, settings),
-        ]
-    )
+    app = tornado.web.Application([
+        (r"/api/cargar_infraccion", CargarInfraccion, settings),
+        (r"/api/generar_informe", GenerarInforme, settings),
+        (r"/readyz", Ready, settings),
+    ])
     app.listen(int(os.environ["PORT"]), address="127.0.0.1")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
