@@ -168,11 +168,13 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int, *, clie
         ]
     )
     vehiculos = {v["_id"]: v for v in (await personas.to_list(1))[0]["vehiculos"]}
+    shown = {"vehiculo_id": 1, "placa_patente": 1, "timestamp": 1, "comentarios": 1, "estado": 1,
+             "infraccion.codigo": 1, "infraccion.descripcion": 1, "infraccion.gravedad": 1}
     infracciones = await db.infracciones.aggregate(
         [
             {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": "anulada"}}},
             {"$sort": {"timestamp": -1, "_id": -1}},
-            {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}]}},
+            {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}, {"$project": shown}]}},
         ],
         hint="vehiculo_timestamp",
     )
@@ -198,8 +200,7 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int, *, clie
 
 
 class Lookups:
-    """The report's accountability log as services/lookups.py writes it: entries buffered in memory
-    and inserted in one unordered insert_many five seconds after the first (or at 500)."""
+    """The report's lookup log as services/lookups.py writes it: one insert_many 5 s after the first (or at 500)."""
 
     def __init__(self, db: Any, cookie_secret: str, rate: str) -> None:
         self.db = db
