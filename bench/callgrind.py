@@ -9,9 +9,11 @@ import dataclasses
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
+STEADY = Path(__file__).resolve().parent / "steady.py"
 # What each window's dump is inspected for, per request: the event loop's wake-ups, socket calls,
 # and the garbage collector (libc and CPython function names).
 WATCHED_CALLS = {
@@ -29,10 +31,12 @@ def check_tools() -> None:
 
 
 def valgrind_prefix(workdir: Path) -> list[str]:
-    """Run under callgrind, counting nothing until switched on (start-up and warm-up are free)."""
+    """Run under callgrind, counting nothing until switched on (start-up and warm-up are free), the
+    server's background put off (``bench/steady.py``, which then runs the server script)."""
     return [
         "valgrind", "--tool=callgrind", "--instr-atstart=no",
         f"--callgrind-out-file={workdir}/callgrind.out.%p", f"--log-file={workdir}/valgrind.log",
+        sys.executable, str(STEADY),
     ]
 
 

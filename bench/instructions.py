@@ -45,6 +45,9 @@ from bench.slope import KINDS, METHODS, combine, over_limit, summarize_windows
 from bench.stack import RESULTS, ROOT, save_results
 
 CPROFILED = ROOT / "bench" / "cprofiled.py"
+# After the warm-up, before counting: the lookup log writes the warm-up's last reports 5 s after the
+# first of them (services/lookups.py, and the floor likewise); not in the idle window's background.
+SETTLE_SECONDS = 6
 Log = Callable[[str], None]
 
 
@@ -56,6 +59,7 @@ def measure_callgrind(kind: str, args: argparse.Namespace, workdir: Path, log: L
         started = time.monotonic()
         for method in METHODS:  # uninstrumented: imports, connections, caches, specialisation
             served.send(method, args.warmup)
+        time.sleep(SETTLE_SECONDS)
         callgrind.instrument(True)  # from here on, counted (switching on changes no count)
         log(f"    {kind}: warmed up in {time.monotonic() - started:.0f} s")
         background = idle_rate(callgrind, args.idle_seconds)

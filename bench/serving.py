@@ -27,7 +27,7 @@ HASH_SEED = "0"
 # No driver heartbeats during a window: they come every 10 s of wall time (two round trips each),
 # and a window under Valgrind lasts minutes, so their number would follow the machine's speed.
 # They are not part of any request; the request path is unchanged.
-URI_OPTIONS = "heartbeatFrequencyMS=3600000"
+URI_OPTIONS = "heartbeatFrequencyMS=3600000&serverMonitoringMode=poll"
 STOPPING: list[threading.Thread] = []  # databases being stopped (``join_stopping`` waits for them)
 
 
