@@ -172,11 +172,11 @@ async def generar_informe(db: Any, correo: str, limit: int, offset: int, *, clie
              "infraccion.codigo": 1, "infraccion.descripcion": 1, "infraccion.gravedad": 1}
     infracciones = await db.infracciones.aggregate(
         [
-            {"$match": {"vehiculo_id": {"$in": list(vehiculos)}, "estado": {"$ne": "anulada"}}},
+            {"$match": {"vehiculo_id": {"$in": list(vehiculos)}}},
+            {"$match": {"estado": {"$ne": "anulada"}}},
             {"$sort": {"timestamp": -1, "_id": -1}},
             {"$facet": {"total": [{"$count": "n"}], "items": [{"$skip": offset}, {"$limit": limit}, {"$project": shown}]}},
-        ],
-        hint="vehiculo_timestamp",
+        ]
     )
     faceted = (await infracciones.to_list(1))[0]
     total = faceted["total"][0]["n"] if faceted["total"] else 0
