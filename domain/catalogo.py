@@ -52,8 +52,13 @@ NOTICE = dt.timedelta(minutes=10)
 
 
 def code_or_raise(raw: str) -> str:
-    code = raw.strip().upper()
-    if not _CODE.match(code):
+    """' g-199-1 ' -> 'G-199-1'. Only spaces are stripped (not tabs, line breaks or other Unicode
+    spaces), and only an ASCII code is upper-cased: ``str.upper`` folds 'ß' to 'SS', 'ı' to 'I' and
+    'ﬀ' to 'FF', which would turn a typing error into another code; anything else is refused, so
+    the API's contract (openapi.json) can state exactly what is taken."""
+    code = raw.strip(" ")
+    code = code.upper() if code.isascii() else code
+    if not _CODE.fullmatch(code):  # all of it: ``$`` alone accepts a final newline
         raise InvalidValue(CODE_MESSAGE, field="codigo")
     return code
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from domain import rules
 from domain.errors import InvalidValue
 from handlers.api.infracciones import InfraccionIn
+from handlers.forms import upper_text
 from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, validate_schema
 from tests.helpers.app import ROOT
 
@@ -245,3 +246,11 @@ def test_timestamps_outside_the_contract_or_the_calendar_are_refused_not_500(raw
     """fromisoformat took a date alone and any separator; a year-1 or year-9999 time with an offset
     overflowed on conversion to UTC (a 500)."""
     assert not server_accepts(timestamp=raw)
+
+
+@pytest.mark.parametrize("raw", ["ßG-1", "ıa-1", "ﬀ-1", "ſ-1", "G-1\n", "\tG-1", "\u00a0G-1", "G-1\u3000", "\x1cG-1"])
+def test_codes_the_server_would_fold_or_trim_into_another_are_refused(raw):
+    """``str.upper`` made 'ßG-1' the code 'SSG-1' and 'ı' an 'I'; ``str.strip`` took any Unicode space
+    and the control characters U+001C to U+001F; ``re.match`` with ``$`` took a final newline."""
+    assert not server_accepts(codigo=raw)
+    assert upper_text(f" {raw} ") in (raw.strip(), raw.strip().upper()) and "SS" not in upper_text(raw)
