@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import warnings
 
 from PIL import Image, UnidentifiedImageError
 
@@ -15,6 +16,8 @@ FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG"}
 MAX_PIXELS = 60_000_000  # a phone's 50-megapixel photo fits; a decompression bomb does not
 THUMBNAIL = (480, 480)
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+# Between once and twice MAX_IMAGE_PIXELS Pillow only warns; photo_or_raise refuses those itself.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +41,10 @@ def photo_or_raise(data: bytes) -> Photo:
         raise InvalidValue("La foto debe ser una imagen JPEG o PNG (se reconoce por su contenido, no por su nombre).", field="foto")
     try:
         with Image.open(io.BytesIO(data), formats=[FORMATS[kind]]) as image:
+            # Pillow itself refuses only beyond twice MAX_IMAGE_PIXELS (it merely warns from once):
+            # a few kilobytes of PNG would be decoded to hundreds of megabytes for the thumbnail.
+            if image.width * image.height > MAX_PIXELS:
+                raise Image.DecompressionBombError(f"{image.width}x{image.height}")
             image.verify()  # the whole file, not only its header
         with Image.open(io.BytesIO(data), formats=[FORMATS[kind]]) as image:
             width, height = image.size
@@ -46,7 +53,7 @@ def photo_or_raise(data: bytes) -> Photo:
             thumbnail.thumbnail(THUMBNAIL)
             out = io.BytesIO()
             thumbnail.save(out, "JPEG", quality=80)
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning, where warnings are errors
         raise InvalidValue(f"La imagen tiene demasiados píxeles (más de {MAX_PIXELS // 1_000_000} megapíxeles).", field="foto") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidValue("La imagen está dañada o incompleta: no se pudo leer.", field="foto") from None
