@@ -73,6 +73,8 @@ def severity_or_raise(key: str) -> Severity:
 def fine_or_raise(minimum: Decimal, maximum: Decimal) -> tuple[Decimal, Decimal]:
     """A fine range in UTM: usually its grade's (``SEVERITIES``), but an offence with its own fine in
     the law states that one."""
+    # Written out: Decimal('1E+1') (a form's '1e1') would be shown, stored and sent to the API as '1E+1'.
+    minimum, maximum = Decimal(format(minimum, "f")), Decimal(format(maximum, "f"))
     if minimum <= 0 or maximum < minimum:
         raise InvalidValue("La multa mínima debe ser positiva y no mayor que la máxima.", field="multa_min")
     if minimum.as_tuple().exponent < -2 or maximum.as_tuple().exponent < -2:  # type: ignore[operator]
@@ -101,7 +103,7 @@ class Version:
             "version": self.version,
             "descripcion": self.descripcion,
             "gravedad": self.gravedad,
-            "multa_utm": {"min": str(self.multa_min_utm), "max": str(self.multa_max_utm)},
+            "multa_utm": {"min": format(self.multa_min_utm, "f"), "max": format(self.multa_max_utm, "f")},
             "articulo": self.articulo,
         }
 

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import re
 import subprocess
+from decimal import Decimal
 
 import jsonschema_rs
 import pytest
@@ -17,6 +18,7 @@ from openapi_spec_validator import validate
 from pydantic import ValidationError
 
 from domain import rules
+from domain.catalogo import Version
 from domain.errors import InvalidValue
 from handlers.api.infracciones import InfraccionIn
 from handlers.forms import upper_text
@@ -254,3 +256,16 @@ def test_codes_the_server_would_fold_or_trim_into_another_are_refused(raw):
     and the control characters U+001C to U+001F; ``re.match`` with ``$`` took a final newline."""
     assert not server_accepts(codigo=raw)
     assert upper_text(f" {raw} ") in (raw.strip(), raw.strip().upper()) and "SS" not in upper_text(raw)
+
+
+async def test_a_fine_typed_with_an_exponent_is_written_out(repos):
+    """A form's '1e1' is Decimal('1E+1'), which the admin showed and the API sent as '1E+1' (the
+    contract's amounts are decimals written out)."""
+    version = await repos.catalogo.create(
+        codigo="ALC-10", descripcion="Conducir en estado de ebriedad.", gravedad="gravisima", multa_min=Decimal("1.5"),
+        multa_max=Decimal("1E+1"), articulo="", vigente_desde=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    )
+    assert version.snapshot()["multa_utm"] == {"min": "1.5", "max": "10"}
+    stored = (await repos.catalogo.versions("ALC-10"))[0]
+    assert str(stored.multa_max_utm) == "10"
+    assert Version("X", 1, "d", "leve", Decimal("2E-1"), Decimal("5E-1"), "", stored.vigente_desde).snapshot()["multa_utm"] == {"min": "0.2", "max": "0.5"}
