@@ -22,8 +22,9 @@ from domain.catalogo import Version
 from domain.errors import InvalidValue
 from handlers.api.infracciones import InfraccionIn
 from handlers.forms import upper_text
-from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, validate_schema
+from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, infraction_body, make_world, validate_schema
 from tests.helpers.app import ROOT
+from tests.helpers.images import photo
 
 SPECTRAL = ROOT / "tests" / "node" / "node_modules" / ".bin" / "spectral"
 SPECTRAL_RULESET = ROOT / ".spectral.yaml"
@@ -269,3 +270,13 @@ async def test_a_fine_typed_with_an_exponent_is_written_out(repos):
     stored = (await repos.catalogo.versions("ALC-10"))[0]
     assert str(stored.multa_max_utm) == "10"
     assert Version("X", 1, "d", "leve", Decimal("2E-1"), Decimal("5E-1"), "", stored.vigente_desde).snapshot()["multa_utm"] == {"min": "0.2", "max": "0.5"}
+
+
+async def test_an_evidence_names_its_infraction_as_every_other_answer_does(client, repos):
+    """ObjectId takes upper-case hexadecimal, and the answer echoed the address's id as typed."""
+    world = await make_world(repos)
+    loaded = await client.post("/api/cargar_infraccion", json=infraction_body(), headers=world.auth)
+    infraccion_id = loaded.json()["id"]
+    response = await client.post(f"/api/infracciones/{infraccion_id.upper()}/evidencias", content=photo(), headers=world.auth)
+    assert response.status_code == 201, response.text
+    assert response.json()["infraccion_id"] == infraccion_id
