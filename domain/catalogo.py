@@ -43,6 +43,9 @@ SEVERITIES = {
 }
 CODE_PATTERN = "^[A-Z0-9][A-Z0-9.-]{0,19}$"
 _CODE = re.compile(CODE_PATTERN)
+# A code as typed, which code_or_raise takes (openapi.json states it for the API's clients).
+CODE_INPUT_PATTERN = "^ *[A-Za-z0-9][A-Za-z0-9.-]{0,19} *$"
+CODE_MAX_INPUT = 20  # spaces around it included
 CODE_MESSAGE = "El código tiene de 1 a 20 letras, números, puntos o guiones, por ejemplo G-199-1."
 DESCRIPTION_MAX = 300
 ARTICLE_MAX = 80
