@@ -229,8 +229,9 @@ def test_the_schemas_are_the_rules_of_the_domain():
     for name in ("InfraccionCatalogada", "InfraccionCatalogadaResumen", "CodigoDelCatalogo"):
         offence = schemas[name]["properties"]
         assert offence["codigo"]["pattern"] == catalogo.CODE_PATTERN
-        assert offence["gravedad"]["enum"] == list(catalogo.SEVERITIES)
+        assert offence["gravedad"] == {"$ref": "#/components/schemas/Gravedad"}
         assert offence["descripcion"]["maxLength"] == catalogo.DESCRIPTION_MAX
+    assert schemas["Gravedad"]["enum"] == list(catalogo.SEVERITIES)
     entry = schemas["CodigoDelCatalogo"]["properties"]
     assert entry["gravedad_nombre"]["enum"] == [s.label for s in catalogo.SEVERITIES.values()]
     assert entry["articulo"]["maxLength"] == catalogo.ARTICLE_MAX
