@@ -31,3 +31,28 @@ def png_bomb(width: int, height: int) -> bytes:
     data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data) + _chunk(b"IEND", b"")
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A PNG header that declares ``width`` x ``height`` pixels, followed by a few bytes of image data:
+    what a bomb of any size looks like to a reader that trusts the header."""
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _chunk(b"IEND", b"")
+
+
+def jpeg_with_comment(comment: bytes, *, seed: int = 0) -> bytes:
+    """A real JPEG carrying ``comment`` in a COM segment right after its SOI marker: a valid image
+    whose bytes also contain, say, an HTML page (a polyglot)."""
+    image = photo("JPEG", seed=seed)
+    assert image[:2] == b"\xff\xd8" and len(comment) < 65_000
+    return image[:2] + b"\xff\xfe" + struct.pack(">H", len(comment) + 2) + comment + image[2:]
+
+
+def multipart(data: bytes, *, boundary: str = "frontera", name: str = "foto", filename: str = "foto.png") -> tuple[bytes, str]:
+    """A multipart/form-data body carrying ``data`` as a file field, and its Content-Type."""
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
