@@ -32,7 +32,7 @@ from services.tokens import TokenService
 from tests.helpers.api import jti_of
 from tests.helpers.api import make_world as make_api_world
 from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, serve, xsrf_token
-from tests.helpers.images import multipart, photo, png_bomb, png_claiming
+from tests.helpers.images import jpeg_with_comment, multipart, photo, png_bomb, png_claiming
 
 PLATE = "BBCD12"
 EMAIL = "dueno@example.cl"
@@ -468,6 +468,29 @@ async def test_hostile_code_place_or_photo_is_refused_and_writes_nothing(shared_
     officers' and vehicles' counters (given back), the audit trail."""
     w, db = shared_world
     await check_refused(w, db, send, status, message)
+
+
+async def test_a_jpeg_that_is_also_an_html_page_is_kept_as_a_jpeg_and_only_ever_served_as_one(running_app, admin_client) -> None:
+    """A real JPEG may carry anything in a comment, an HTML page too (a polyglot): it is an image, so
+    it is taken, but its type is the one its bytes say (never the declared one), and the admin serves
+    it as image/jpeg with nosniff, never to a shared cache. The thumbnail carries pixels only: Pillow
+copied the comment into it (Image.info survives convert() and is written again by save())."""
+    evidence_world = await world_with_an_infraction(running_app, admin_client)
+    polyglot = jpeg_with_comment(HTML)
+    response = await evidence(polyglot, "text/html")(evidence_world)
+    assert response.status_code == 201, response.text
+    assert response.json()["tipo"] == "image/jpeg"
+    http, infraccion_id = evidence_world.http, evidence_world.infraccion_id
+    for query in ("", "?miniatura=1"):
+        served = await http.get(f"/admin/infracciones/{infraccion_id}/evidencias/{response.json()['id']}{query}")
+        assert served.status_code == 200
+        assert served.headers["Content-Type"] == "image/jpeg" and served.headers["X-Content-Type-Options"] == "nosniff"
+        assert "private" in served.headers["Cache-Control"] and "public" not in served.headers["Cache-Control"]
+        assert (served.content == polyglot) if not query else (b"<script>" not in served.content)
+    stranger = httpx.AsyncClient(base_url=evidence_world.running.url)
+    async with stranger:
+        anonymous = await stranger.get(f"/admin/infracciones/{infraccion_id}/evidencias/{response.json()['id']}")
+    assert anonymous.status_code == 302 and b"<script>" not in anonymous.content
 
 
 @pytest.mark.parametrize("raw", [b"-0.0", b"0", b"-1e-400", b"1e-320"])
