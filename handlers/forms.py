@@ -156,7 +156,11 @@ class ReplaceForm(SpanishForm):
 
 
 def upper_text(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    """Upper case for an ASCII value only: ``str.upper`` turns 'ß' into 'SS' (another code)."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return value.upper() if value.isascii() else value
 
 
 def offence_code(form: Form, field: Any) -> None:
