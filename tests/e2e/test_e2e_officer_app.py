@@ -310,3 +310,273 @@ async def test_plate_rule_is_the_servers(phone: PhoneFactory):
         samples,
     )
     assert got == [[rules.normalize_plate(raw), rules.is_valid_plate(rules.normalize_plate(raw))] for raw in samples]
+
+
+# -- the queue -----------------------------------------------------------------------------------------------------
+async def test_three_captures_without_signal_are_sent_once_the_signal_returns(
+    phone: PhoneFactory, officer: Officer, repos: Repositories
+):
+    device = await phone(offline_expected=True)
+    page = device.page
+    await enrol_by_link(page, officer)
+    await service_worker_in_control(page)
+    await device.context.set_offline(True)
+    await expect(page.locator("#red")).to_have_text("Sin señal")
+    for number, plate in enumerate(officer.plates, 1):
+        await capture(page, plate, comment=f"Captura sin señal {number}")
+    await expect(page.locator("#aviso-guardada")).to_contain_text("Se enviará cuando vuelva la señal.")
+    await section(page, "Por enviar").tap()
+    await expect(queue_items(page)).to_have_count(3)
+    await expect(queue_items(page).locator(".badge")).to_have_text(["Pendiente"] * 3)
+    await expect(page.locator("#contador")).to_have_text("3")
+    await snapshot(page, "app-sin-senal")
+    await page.reload()  # closing and opening the app keeps the queue (and the shell comes from the phone)
+    await ready(page)
+    await section(page, "Por enviar").tap()
+    await expect(queue_items(page)).to_have_count(3)
+    assert await infractions_of(repos, officer) == []
+
+    await device.context.set_offline(False)  # the "online" event sends the queue
+    await expect(page.locator("#red")).to_have_text("En línea")
+    await expect(page.locator("#cola-resumen")).to_contain_text("No hay infracciones por enviar")
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(3)
+    docs = await infractions_of(repos, officer)
+    assert sorted(doc["comentarios"] for doc in docs) == [f"Captura sin señal {n}" for n in (1, 2, 3)]
+    assert len({doc["clave_idempotencia"] for doc in docs}) == 3
+    assert sorted(doc["placa_patente"] for doc in docs) == sorted(officer.plates)
+
+
+async def test_a_response_lost_in_transit_is_retried_with_the_same_key_and_makes_no_duplicate(
+    phone: PhoneFactory, officer: Officer, repos: Repositories
+):
+    """The request reaches the server, which records the infraction; its answer never reaches the phone. The
+    app retries on its own after its back-off, with the same Idempotency-Key, and the server answers with the
+    original."""
+    device = await phone(offline_expected=True)
+    page = device.page
+    answers: list[tuple[str | None, dict[str, str]]] = []
+
+    async def lose_the_first_answer(route: Route) -> None:
+        response = await route.fetch()  # the request does reach the server
+        answers.append((route.request.headers.get("idempotency-key"), response.headers))
+        if len(answers) == 1:
+            await route.abort("connectionreset")  # ... and its answer is lost on the way back
+        else:
+            await route.fulfill(response=response)
+
+    await page.route("**/api/cargar_infraccion", lose_the_first_answer)
+    await enrol_by_link(page, officer)
+    await capture(page, officer.plates[0], comment="Respuesta perdida")
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+
+    docs = await infractions_of(repos, officer)
+    assert len(docs) == 1
+    assert len(answers) == 2
+    (first_key, first), (second_key, second) = answers
+    assert first_key == second_key and first_key is not None
+    assert "idempotent-replayed" not in first
+    assert second["idempotent-replayed"] == "true"
+    await expect(history_items(page).first.locator(".server-id")).to_have_text(str(docs[0]["_id"]))
+
+
+async def test_an_unknown_plate_is_rejected_with_the_servers_message_and_can_be_corrected(
+    phone: PhoneFactory, officer: Officer, repos: Repositories
+):
+    device = await phone()
+    device.expect_status(404, "/api/cargar_infraccion")
+    page = device.page
+    await enrol_by_link(page, officer)
+    await capture(page, "zz-zz 99", comment="Patente mal leída")
+    await section(page, "Por enviar").tap()
+    item = queue_items(page).first
+    await expect(item.locator(".badge")).to_have_text("Rechazada")
+    await expect(item.locator(".rejection")).to_have_text("No existe un vehículo con la placa patente ZZZZ99.")
+    await expect(item.locator(".advice")).to_contain_text("Qué hacer: Revise la placa patente.")
+    await expect(page.locator("#cola-resumen")).to_contain_text("1 rechazada (corríjala")
+    await snapshot(page, "app-rechazada")
+    assert await infractions_of(repos, officer) == []
+
+    # The rejection stays until the officer acts: here, corrects the plate and sends it again.
+    await item.get_by_role("button", name="Corregir").tap()
+    await expect(page.get_by_label("Placa patente")).to_have_value("ZZZZ99")
+    await expect(page.get_by_label("Comentarios")).to_have_value("Patente mal leída")
+    await page.get_by_label("Placa patente").fill(officer.plates[1])
+    await page.get_by_role("button", name="Guardar y volver a enviar").tap()
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    [doc] = await infractions_of(repos, officer)
+    assert (doc["placa_patente"], doc["comentarios"]) == (officer.plates[1], "Patente mal leída")
+    keys = [await sent.header_value("idempotency-key") for sent in device.api_calls("/api/cargar_infraccion")]
+    assert len(keys) == 2 and keys[0] != keys[1]  # the corrected capture is a new request
+
+
+async def test_a_discarded_rejection_leaves_the_queue(phone: PhoneFactory, officer: Officer, repos: Repositories):
+    device = await phone()
+    device.expect_status(404, "/api/cargar_infraccion")
+    page = device.page
+    await enrol_by_link(page, officer)
+    await capture(page, "ZZZZ98")
+    await section(page, "Por enviar").tap()
+    item = queue_items(page).first
+    await expect(item.locator(".badge")).to_have_text("Rechazada")
+    await item.get_by_role("button", name="Descartar").tap()
+    await item.get_by_role("button", name="Sí, descartarla").tap()
+    await expect(queue_items(page)).to_have_count(0)
+    await page.reload()
+    await ready(page)
+    await section(page, "Por enviar").tap()
+    await expect(queue_items(page)).to_have_count(0)
+    assert await infractions_of(repos, officer) == []
+
+
+async def test_a_revoked_token_asks_for_a_new_one_and_keeps_the_capture(
+    phone: PhoneFactory, officer: Officer, repos: Repositories, server: ServerProcess
+):
+    device = await phone()
+    page = device.page
+    await enrol_by_link(page, officer)
+    await repos.tokens.revoke(officer.token_id, oficial_id=officer.oficial_id)
+    for path in ("/api/cargar_infraccion", "/api/yo", "/api/catalogo"):
+        device.expect_status(401, path)
+    await capture(page, officer.plates[0], comment="Con el token revocado")
+    banner = page.get_by_role("alert")
+    await expect(banner).to_contain_text("El servidor no aceptó su token")
+    await expect(page.get_by_role("heading", name="Inscribir este teléfono")).to_be_visible()
+    await section(page, "Por enviar").tap()
+    await expect(queue_items(page).locator(".badge")).to_have_text(["Pendiente"])
+    await snapshot(page, "app-token-revocado")
+    assert await infractions_of(repos, officer) == []
+
+    fresh = await TokenService(server.jwt_secret).issue(repos, numero=officer.numero, label="Token nuevo")
+    await page.get_by_label("Token", exact=True).fill(fresh.token)
+    await page.get_by_role("button", name="Guardar token").tap()
+    await expect(banner).to_be_hidden()
+    await expect(page.locator("#quien-token")).to_contain_text("Token «Token nuevo»")
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    [doc] = await infractions_of(repos, officer)
+    assert doc["carga"]["token_jti"] == fresh.record.jti
+
+
+async def test_the_app_opens_without_the_server_after_its_first_visit(
+    phone: PhoneFactory, mongo_uri: str, mongo, tmp_path: Path
+):
+    """Its own server, stopped after the first visit: a reload and a new tab both open the app from the phone,
+    with who is enrolled and what was sent; a capture then waits in the queue."""
+    own = ServerProcess(mongodb_uri=mongo_uri, db_name=f"e2e_app_{uuid.uuid4().hex[:10]}", data_dir=tmp_path)
+    own.start()
+    try:
+        own_repos = Repositories.over(mongo[own.env["MONGODB_DB"]])
+        officer = await make_officer(own_repos, own.jwt_secret, plates=2)
+        device = await phone(base_url=own.url, offline_expected=True)
+        page = device.page
+        await enrol_by_link(page, officer)
+        await capture(page, officer.plates[0], comment="Antes de perder la señal")
+        await section(page, "Enviadas").tap()
+        await expect(history_items(page)).to_have_count(1)
+        await service_worker_in_control(page)
+    finally:
+        own.stop()
+    await device.context.set_offline(True)
+
+    response = await page.reload()
+    assert response is not None and response.from_service_worker
+    await ready(page)
+    await expect(page.locator("#quien-oficial")).to_have_text(f"Oficial N° {officer.numero} · {officer.nombre}")
+    await expect(page.locator("#red")).to_have_text("Sin señal")
+    await capture(page, officer.plates[1], comment="Sin servidor")
+    await section(page, "Por enviar").tap()
+    await expect(queue_items(page).locator(".badge")).to_have_text(["Pendiente"])
+    await expect(page.locator("#codigo option")).not_to_have_count(1)  # the catalogue is on the phone too
+
+    tab = await device.context.new_page()
+    tab.on("pageerror", lambda error: device.problems.append(f"uncaught: {error}"))
+    opened = await tab.goto(f"{own.url}/app/")
+    assert opened is not None and opened.from_service_worker
+    await ready(tab)
+    await section(tab, "Enviadas").tap()
+    await expect(history_items(tab)).to_have_count(1)
+    await snapshot(tab, "app-sin-servidor")
+    await tab.close()
+
+
+# -- location and photos ---------------------------------------------------------------------------------------------
+async def test_geolocation_allowed_is_recorded_with_its_accuracy(phone: PhoneFactory, officer: Officer, repos: Repositories):
+    device = await phone(geolocation={"latitude": -33.4372, "longitude": -70.6506, "accuracy": 12.5}, permissions=["geolocation"])
+    page = device.page
+    await enrol_by_link(page, officer)
+    await page.get_by_label("Placa patente").fill(officer.plates[0])
+    await page.get_by_role("button", name="Agregar mi ubicación").tap()
+    await expect(page.locator("#ubicacion-estado")).to_have_text("Latitud -33,43720, longitud -70,65060 · precisión ± 13 m")
+    await snapshot(page, "app-ubicacion")
+    await page.get_by_role("button", name="Guardar infracción").tap()
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    [doc] = await infractions_of(repos, officer)
+    assert doc["ubicacion"]["coordinates"] == [-70.6506, -33.4372]
+    assert doc["ubicacion"]["precision_m"] == 12.5
+
+
+async def test_geolocation_refused_is_explained_and_the_capture_goes_without_it(
+    phone: PhoneFactory, officer: Officer, repos: Repositories, server: ServerProcess
+):
+    device = await phone(geolocation={"latitude": -33.4372, "longitude": -70.6506, "accuracy": 12.5})
+    page = device.page
+    cdp = await device.context.new_cdp_session(page)
+    await cdp.send("Browser.setPermission", {"permission": {"name": "geolocation"}, "setting": "denied", "origin": server.url})
+    await enrol_by_link(page, officer)
+    await page.get_by_label("Placa patente").fill(officer.plates[0])
+    await page.get_by_role("button", name="Agregar mi ubicación").tap()
+    await expect(page.locator("#ubicacion-estado")).to_have_text(re.compile("^No hay permiso para usar la ubicación."))
+    await page.get_by_role("button", name="Guardar infracción").tap()
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    [doc] = await infractions_of(repos, officer)
+    assert "ubicacion" not in doc
+
+
+def photo_file(path: Path, size: tuple[int, int], *, noise: bool = False, quality: int = 90) -> Path:
+    """A JPEG as a phone camera makes it: a drawn scene, or (``noise``) one too detailed to fit the limit."""
+    if noise:
+        image = Image.frombytes("RGB", size, uuid.uuid4().bytes * (size[0] * size[1] * 3 // 16))
+    else:
+        image = Image.new("RGB", size, (90, 120, 160))
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((size[0] // 4, size[1] // 3, size[0] * 3 // 4, size[1] * 2 // 3), fill=(230, 230, 230))
+        draw.text((size[0] // 3, size[1] // 2), "BBCD12", fill=(0, 0, 0))
+    image.save(path, "JPEG", quality=quality)
+    return path
+
+
+async def test_photos_from_the_camera_are_uploaded_after_the_infraction(
+    phone: PhoneFactory, officer: Officer, repos: Repositories, tmp_path: Path
+):
+    """Two photos chosen through the file chooser (the camera on a phone): one kept byte for byte, one over the
+    server's 5 MB limit redrawn smaller by the phone. Both land on the infraction after it is recorded."""
+    small = photo_file(tmp_path / "patente.jpg", (1200, 900))
+    large = photo_file(tmp_path / "grande.jpg", (3000, 2200), noise=True, quality=98)
+    assert large.stat().st_size > 5 * 1024 * 1024
+    device = await phone()
+    page = device.page
+    await enrol_by_link(page, officer)
+    await page.get_by_label("Placa patente").fill(officer.plates[0])
+    async with page.expect_file_chooser() as chooser:
+        await page.get_by_text("Agregar foto").tap()
+    await (await chooser.value).set_files([small, large])
+    thumbnails = page.locator("#lista-fotos li")
+    await expect(thumbnails).to_have_count(2)
+    await expect(thumbnails.nth(1)).to_contain_text("(reducida)")
+    await snapshot(page, "app-fotos")
+    await page.get_by_role("button", name="Guardar infracción").tap()
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    await expect(history_items(page).first).to_contain_text("2 fotos")
+
+    [doc] = await infractions_of(repos, officer)
+    evidence = doc["evidencias"]
+    assert len(evidence) == 2
+    assert evidence[0]["sha256"] == hashlib.sha256(small.read_bytes()).hexdigest()  # exactly what the camera made
+    assert evidence[1]["tipo"] == "image/jpeg" and evidence[1]["sha256"] != hashlib.sha256(large.read_bytes()).hexdigest()
+    assert len(device.api_calls(f"/api/infracciones/{doc['_id']}/evidencias")) == 2

@@ -409,6 +409,12 @@ async function correct(capture) {
 
 // -- the queue and the history -------------------------------------------------------------------------------
 const FIELDS = { placa_patente: "placa", timestamp: "momento", codigo: "codigo", comentarios: "comentarios" };
+const FIELD_NAMES = { placa_patente: "Placa patente", timestamp: "Fecha y hora", codigo: "Infracción", comentarios: "Comentarios" };
+
+function fieldName(field) {
+  if (field.startsWith("ubicacion")) return "Ubicación";
+  return FIELD_NAMES[field] || field;
+}
 
 function fieldOf(rejection) {
   const named = ((rejection && rejection.errores) || []).map((error) => FIELDS[error.campo]).find(Boolean);
@@ -480,18 +486,18 @@ async function queueEntry(capture) {
   }
   if (capture.estado === "pendiente" && mine) {
     const when = capture.proximo_intento > Date.now() ? ` Próximo intento a las ${formatClock(capture.proximo_intento)}.` : "";
-    const text = capture.ultimo_error
+    let text = capture.ultimo_error
       ? `No se pudo enviar (intento ${capture.intentos}): ${capture.ultimo_error}${when}`
       : "Se enviará en cuanto haya señal.";
+    if (state.session.rechazado) text = "Espera un token válido: se enviará en cuanto inscriba uno.";
     parts.push(h("p", { class: "muted small status-line" }, text));
   }
   if (capture.estado === "rechazada") {
     const rejection = capture.rechazo;
+    const details = (rejection.errores || []).filter((error) => error.mensaje !== rejection.detalle);
     parts.push(
       h("p", { class: "error rejection" }, rejection.detalle),
-      (rejection.errores || []).length
-        ? h("ul", { class: "small" }, ...rejection.errores.map((error) => h("li", {}, `${error.campo}: ${error.mensaje}`)))
-        : null,
+      details.length ? h("ul", { class: "small" }, ...details.map((error) => h("li", {}, `${fieldName(error.campo)}: ${error.mensaje}`))) : null,
       h("p", { class: "advice" }, h("strong", {}, "Qué hacer: "), advice(rejection)),
     );
   }
@@ -534,10 +540,13 @@ async function renderQueue() {
   const counter = $("contador");
   counter.textContent = String(captures.length);
   counter.hidden = !captures.length;
-  let summary = captures.length ? `${waiting} por enviar` : "No hay infracciones por enviar: todas llegaron al servidor.";
-  if (rejected) summary += `, ${rejected} rechazada${rejected === 1 ? "" : "s"} (corríjalas o descártelas)`;
-  if (captures.length && navigator.onLine === false) summary += ". Sin señal: se enviarán al volver.";
-  $("cola-resumen").textContent = summary + (captures.length && !summary.endsWith(".") ? "." : "");
+  const parts = [];
+  if (waiting) parts.push(`${waiting} por enviar`);
+  if (rejected === 1) parts.push("1 rechazada (corríjala o descártela)");
+  if (rejected > 1) parts.push(`${rejected} rechazadas (corríjalas o descártelas)`);
+  let summary = parts.length ? `${parts.join(", ")}.` : "No hay infracciones por enviar: todas llegaron al servidor.";
+  if (waiting && navigator.onLine === false) summary += " Sin señal: se enviarán al volver.";
+  $("cola-resumen").textContent = summary;
 }
 
 async function renderHistory() {
@@ -573,7 +582,8 @@ function showSection(name) {
 
 function renderNetwork() {
   const offline = navigator.onLine === false;
-  $("red").textContent = offline ? "Sin señal: lo que guarde se enviará después" : "En línea";
+  $("red").textContent = offline ? "Sin señal" : "En línea";
+  $("red").title = offline ? "Lo que guarde queda en el teléfono y se envía al volver la señal." : "";
   $("red").classList.toggle("offline", offline);
 }
 
@@ -687,6 +697,21 @@ function wire() {
     renderNetwork();
     renderQueue();
   });
+  // Chrome offers to install the app (manifest, icons, service worker): a button of ours instead of its banner.
+  let installPrompt = null;
+  window.addEventListener("beforeinstallprompt", (event) => {
+    event.preventDefault();
+    installPrompt = event;
+    show("instalar", true);
+  });
+  $("instalar").addEventListener("click", async () => {
+    if (!installPrompt) return;
+    installPrompt.prompt();
+    await installPrompt.userChoice;
+    installPrompt = null;
+    show("instalar", false);
+  });
+  window.addEventListener("appinstalled", () => show("instalar", false));
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") outbox.sync();
   });
