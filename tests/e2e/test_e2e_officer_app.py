@@ -28,7 +28,7 @@ from domain import rules
 from handlers.forms import VehiculoForm
 from repositories import Repositories
 from services.tokens import TokenService
-from tests.helpers.browser import SCREENSHOTS, log_in, new_badge, new_plate, snapshot, unique
+from tests.helpers.browser import SCREENSHOTS, new_badge, new_plate, snapshot, unique
 from tests.helpers.server_process import ServerProcess
 
 PHONE: dict[str, Any] = {
@@ -197,10 +197,6 @@ def queue_items(page: Page):
 
 def history_items(page: Page):
     return page.locator("#lista-historial > li.item")
-
-
-def phone_shot(name: str) -> Path:
-    return SCREENSHOTS / f"{name}-telefono.png"
 
 
 # -- enrolment -----------------------------------------------------------------------------------------------------
