@@ -51,6 +51,16 @@ function setError(id, message) {
   else if (input) input.removeAttribute("aria-invalid");
 }
 
+/** A random UUID (version 4): crypto.randomUUID where the page is a secure context, else from getRandomValues. */
+function uuid() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 const fold = (text) => text.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
 const decimal = (value, digits) => value.toFixed(digits).replace(".", ",");
 
@@ -250,7 +260,7 @@ async function addPhotos(files) {
   if (chosen.length > room) setError("fotos-error", `Se aceptan hasta ${MAX_PHOTOS} fotos por infracción.`);
   for (const file of chosen.slice(0, Math.max(0, room))) {
     try {
-      state.photos.push({ key: crypto.randomUUID(), ...(await preparePhoto(file)) });
+      state.photos.push({ key: uuid(), ...(await preparePhoto(file)) });
     } catch (error) {
       setError("fotos-error", error.message);
     }
@@ -327,11 +337,11 @@ async function saveCapture(event) {
   if (!body || !session) return;
   const code = state.catalogue.find((entry) => entry.codigo === body.codigo);
   const editing = state.editing;
-  const id = editing ? editing.id : crypto.randomUUID();
+  const id = editing ? editing.id : uuid();
   const capture = {
     ...(editing || {}),
     id,
-    clave: crypto.randomUUID(), // made here, before anything is sent; a correction is a new request
+    clave: uuid(), // made here, before anything is sent; a correction is a new request
     oficial_numero: editing ? editing.oficial_numero : session.numero,
     cuerpo: body,
     descripcion: code ? code.descripcion : null,
@@ -345,7 +355,7 @@ async function saveCapture(event) {
   };
   const fresh = state.photos.filter((photo) => !photo.guardada);
   const records = fresh.map((photo, index) => ({
-    id: crypto.randomUUID(),
+    id: uuid(),
     item: id,
     orden: Date.now() + index,
     blob: photo.blob,
@@ -722,6 +732,7 @@ async function start() {
     navigator.serviceWorker.register("sw.js", { scope: "./" }).catch(() => {}); // without it the app still works online
   }
   wire();
+  show("sin-https", !window.isSecureContext);
   renderNetwork();
   resetForm();
   const linked = enrolFromLink();

@@ -74,6 +74,9 @@ export class Outbox extends EventTarget {
     this.sending = queued.id;
     this.changed();
     const answer = await api.loadInfraction(session.token, queued.clave, queued.cuerpo);
+    if (answer.tipo === "ok" && typeof answer.data.id !== "string") {
+      return this.failed(queued, session, { tipo: "reintentar", detalle: "La respuesta del servidor llegó incompleta." });
+    }
     if (answer.tipo === "ok") {
       const sent = await store.updateItem(queued.id, (current) => ({
         ...current,
