@@ -8,10 +8,12 @@ error it did not expect. Phone screenshots land in test-artifacts/screenshots/ (
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
 import io
+import json
 import re
 import uuid
 from pathlib import Path
@@ -375,6 +377,41 @@ async def test_a_response_lost_in_transit_is_retried_with_the_same_key_and_makes
     assert "idempotent-replayed" not in first
     assert second["idempotent-replayed"] == "true"
     await expect(history_items(page).first.locator(".server-id")).to_have_text(str(docs[0]["_id"]))
+
+
+async def test_a_server_error_waits_shows_why_and_retries(phone: PhoneFactory, officer: Officer, repos: Repositories):
+    """A 503 (the database away for a moment) leaves the capture pending with the server's message and the time of
+    the next attempt; the app retries by itself after its back-off."""
+    device = await phone()
+    device.expect_status(503, "/api/cargar_infraccion")
+    page = device.page
+    calls: list[str] = []
+    release = asyncio.Event()
+
+    async def unavailable_until_released(route: Route) -> None:
+        calls.append(route.request.headers.get("idempotency-key", ""))
+        if not release.is_set():
+            body = {"type": "about:blank", "title": "Servicio no disponible", "status": 503,
+                    "detail": "La base de datos no está disponible en este momento."}
+            await route.fulfill(status=503, content_type="application/problem+json", body=json.dumps(body))
+        else:
+            await route.continue_()
+
+    await page.route("**/api/cargar_infraccion", unavailable_until_released)
+    await enrol_by_link(page, officer)
+    await capture(page, officer.plates[0])
+    await section(page, "Por enviar").tap()
+    status = queue_items(page).first.locator(".status-line")
+    await expect(status).to_contain_text(re.compile(r"No se pudo enviar \(intento \d\): La base de datos no está disponible en este momento\."))
+    await expect(status).to_contain_text(re.compile(r"Próximo intento a las \d\d:\d\d:\d\d\."))
+    await expect(status).to_contain_text(re.compile(r"No se pudo enviar \(intento [2-9]\)"))  # it retried by itself
+    await snapshot(page, "app-reintento")
+    release.set()
+    await page.get_by_role("button", name="Enviar ahora").tap()  # and on demand, whatever its back-off says
+    await section(page, "Enviadas").tap()
+    await expect(history_items(page)).to_have_count(1)
+    assert len(await infractions_of(repos, officer)) == 1
+    assert len(calls) >= 2 and len(set(calls)) == 1  # every attempt with the capture's one key
 
 
 async def test_an_unknown_plate_is_rejected_with_the_servers_message_and_can_be_corrected(
