@@ -25,9 +25,11 @@ INICIAR_SESION = "iniciar_sesion"
 SESION_FALLIDA = "sesion_fallida"
 CERRAR_SESION = "cerrar_sesion"
 CAMBIAR_CLAVE = "cambiar_clave"
+NUEVA_VERSION = "nueva_version"  # of an offence code in the catalogue (versions are never edited)
+RETIRAR = "retirar"  # an offence code from the catalogue
 ACTIONS = (
     CREAR, EDITAR, BORRAR, ACTIVAR, DESACTIVAR, EMITIR_TOKEN, REVOCAR_TOKEN, CAMBIAR_ESTADO, REEMPLAZAR,
-    INICIAR_SESION, SESION_FALLIDA, CERRAR_SESION, CAMBIAR_CLAVE,
+    INICIAR_SESION, SESION_FALLIDA, CERRAR_SESION, CAMBIAR_CLAVE, NUEVA_VERSION, RETIRAR,
 )
 ACTION_LABELS = {
     CREAR: "Creación",
@@ -43,6 +45,8 @@ ACTION_LABELS = {
     SESION_FALLIDA: "Inicio de sesión fallido",
     CERRAR_SESION: "Cierre de sesión",
     CAMBIAR_CLAVE: "Cambio de contraseña",
+    NUEVA_VERSION: "Nueva versión",
+    RETIRAR: "Retiro del catálogo",
 }
 # Never written to the trail, whatever collection they are in.
 SECRET_FIELDS = frozenset({"password_hash", "jti", "token", "token_jtis"})

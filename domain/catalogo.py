@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import unicodedata
 from decimal import Decimal
 
 from domain.errors import InvalidValue
@@ -100,6 +101,16 @@ class Version:
         }
 
 
+def fine_label(minimum: Decimal | str, maximum: Decimal | str) -> str:
+    """A fine range as a Chilean reader writes it: "1,5 a 3 UTM" (decimal comma, no trailing zeros)."""
+
+    def number(value: Decimal | str) -> str:
+        text = f"{Decimal(value):f}"
+        return (text.rstrip("0").rstrip(".") if "." in text else text).replace(".", ",")
+
+    return f"{number(minimum)} a {number(maximum)} UTM"
+
+
 def in_force(versions: list[Version], at: dt.datetime) -> Version | None:
     """The version of a code in force at ``at``: the latest to start on or before it (the higher
     version number when two start together), unless that one retires the code."""
@@ -108,3 +119,55 @@ def in_force(versions: list[Version], at: dt.datetime) -> Version | None:
         return None
     current = max(started, key=lambda v: (v.vigente_desde, v.version))
     return None if current.retirado else current
+
+
+VIGENTE, RETIRADO, PENDIENTE = "vigente", "retirado", "pendiente"
+STATE_LABELS = {VIGENTE: "Vigente", RETIRADO: "Retirado", PENDIENTE: "Aún no rige"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A code as it stands at a moment: what is in force, and what change is coming."""
+
+    versions: tuple[Version, ...]  # oldest first
+    at: dt.datetime
+
+    @property
+    def codigo(self) -> str:
+        return self.versions[0].codigo
+
+    @property
+    def id(self) -> str:
+        """What names the code in the admin's addresses."""
+        return self.codigo
+
+    @property
+    def current(self) -> Version | None:
+        return in_force(list(self.versions), self.at)
+
+    @property
+    def shown(self) -> Version:
+        """The version to describe the code by: the one in force, else the last that was or will be."""
+        return self.current or next(v for v in reversed(self.versions) if not v.retirado)
+
+    @property
+    def state(self) -> str:
+        if self.current is not None:
+            return VIGENTE
+        started = [v for v in self.versions if v.vigente_desde <= self.at]
+        return RETIRADO if started else PENDIENTE
+
+    @property
+    def next_change(self) -> Version | None:
+        upcoming = [v for v in self.versions if v.vigente_desde > self.at]
+        return min(upcoming, key=lambda v: (v.vigente_desde, v.version)) if upcoming else None
+
+    def matches(self, words: str) -> bool:
+        """Whether every word of a search is in the code, the description or the article (any case, any accents)."""
+        haystack = fold(" ".join((self.codigo, self.shown.descripcion, self.shown.articulo)))
+        return all(word in haystack for word in fold(words).split())
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for searching."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))

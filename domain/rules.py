@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import unicodedata
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from domain.errors import InvalidValue
 
@@ -41,17 +41,25 @@ def too_long_message(maximum: int) -> str:
 # A normalised plate: 5 to 8 ASCII letters or digits (Chile: BBBB10 and AB1234; Argentina: AB123CD).
 PLATE_PATTERN = "^[A-Z0-9]{5,8}$"
 _PLATE = re.compile(PLATE_PATTERN)
-_PLATE_SEPARATORS = re.compile(r"[\s\-·.]+")
+# What a person may type between the characters: spaces, dashes, dots and middle dots ('BB·CD·12').
+PLATE_SEPARATORS = " -.·"
+_PLATE_SEPARATORS = re.compile(f"[{re.escape(PLATE_SEPARATORS)}]+")
+# A plate as typed, which normalises to a valid plate (openapi.json states it for the API's clients).
+PLATE_INPUT_PATTERN = "^[ .·-]*(?:[A-Za-z0-9][ .·-]*){5,8}$"
 
 
 def normalize_plate(raw: str) -> str:
-    """'ab-cd 12' -> 'ABCD12': plates are stored upper-case without spaces, dashes or dots."""
-    return _PLATE_SEPARATORS.sub("", raw).upper()
+    """'ab-cd 12' -> 'ABCD12': plates are stored upper-case without spaces, dashes or dots.
+
+    Only an ASCII plate is upper-cased: ``str.upper`` folds 'ß' to 'SS' and 'ı' to 'I', which would
+    turn a typing error into somebody else's plate; anything non-ASCII stays and is refused."""
+    plate = _PLATE_SEPARATORS.sub("", raw)
+    return plate.upper() if plate.isascii() else plate
 
 
 def is_valid_plate(plate: str) -> bool:
-    """Whether an already normalised plate is well formed."""
-    return bool(_PLATE.match(plate))
+    """Whether an already normalised plate is well formed (all of it: ``$`` alone accepts a final newline)."""
+    return bool(_PLATE.fullmatch(plate))
 
 
 def plate_or_raise(raw: str) -> str:
@@ -62,6 +70,10 @@ def plate_or_raise(raw: str) -> str:
 
 
 # -- correo electrónico ----------------------------------------------------------------------------
+# Besides the syntax (openapi.json: format email), the e-mail library refuses the special-use and
+# reserved domains that never receive mail (.test, .invalid, .local, .localhost, .onion, .arpa): the
+# contract states that with this pattern (in lower case; the library's check ignores case).
+EMAIL_PATTERN = f"^(?!.*[.@](?:{'|'.join(SPECIAL_USE_DOMAIN_NAMES)})$)"
 def normalize_email(raw: str) -> str:
     """The one form of an e-mail address that is stored and looked up.
 
@@ -117,18 +129,34 @@ def to_millisecond(value: dt.datetime) -> dt.datetime:
 # -- an infraction's time --------------------------------------------------------------------------
 MAX_FUTURE = dt.timedelta(minutes=5)  # clock drift tolerated between a phone and the server
 TIMESTAMP_MESSAGE = "Debe ser una fecha y hora ISO 8601, por ejemplo 2026-11-24T14:30:00-03:00."
+TIMESTAMP_RANGE_MESSAGE = "La fecha y hora está fuera del rango de fechas admitido."
+# The one form of date and time the API accepts, as openapi.json states it: ISO 8601 / RFC 3339
+# 'YYYY-MM-DDTHH:MM[:SS[.fraction]]' ('T' or a space between date and time), then 'Z', '+HH:MM',
+# '-HH:MM' or nothing (local time). ``datetime.fromisoformat`` alone also takes week dates, any
+# character as the separator and offsets with seconds, which no client could learn from the contract.
+TIMESTAMP_PATTERN = (
+    "^[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    "|02-(?:0[1-9]|1[0-9]|2[0-9]))[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 
 
 def parse_timestamp(raw: str, zone: dt.tzinfo) -> dt.datetime:
-    """ISO 8601 to an aware UTC datetime at millisecond precision; a value without an offset is
-    read in ``zone`` (APP_TIMEZONE)."""
+    """ISO 8601 (TIMESTAMP_PATTERN) to an aware UTC datetime at millisecond precision; a value
+    without an offset is read in ``zone`` (APP_TIMEZONE)."""
+    if not _TIMESTAMP.fullmatch(raw):
+        raise InvalidValue(TIMESTAMP_MESSAGE, field="timestamp")
     try:
-        value = dt.datetime.fromisoformat(raw)
+        value = dt.datetime.fromisoformat(raw)  # also refuses what the pattern cannot: 29 February of a common year, year 0
     except ValueError:
         raise InvalidValue(TIMESTAMP_MESSAGE, field="timestamp") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone)
-    return to_millisecond(value.astimezone(dt.timezone.utc))
+    try:
+        return to_millisecond(value.astimezone(dt.timezone.utc))
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one: before or after any UTC date
+        raise InvalidValue(TIMESTAMP_RANGE_MESSAGE, field="timestamp") from None
 
 
 def infraction_time_or_raise(raw: str, *, zone: dt.tzinfo, now: dt.datetime, max_age_days: int) -> dt.datetime:

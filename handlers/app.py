@@ -12,7 +12,7 @@ import tornado.web
 
 from config import Settings
 from handlers import officer_app
-from handlers.admin import auditoria, dashboard, infracciones, oficiales, personas, session, vehiculos
+from handlers.admin import auditoria, catalogo, dashboard, infracciones, oficiales, personas, session, vehiculos
 from handlers.api import evidencias, informe, oficial, system
 from handlers.api import infracciones as api_infracciones
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
@@ -43,6 +43,7 @@ def routes() -> list[Any]:
         *vehiculos.default_handlers,
         *oficiales.default_handlers,
         *infracciones.default_handlers,
+        *catalogo.default_handlers,
         *auditoria.default_handlers,
     ]
 

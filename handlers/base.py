@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 import tornado.web
 
 from config import Settings
-from domain import lifecycle, rules
+from domain import catalogo, lifecycle, rules
 from domain.audit import Actor
 from domain.clock import Clock
 from domain.errors import DomainError
@@ -42,10 +42,17 @@ class BaseHandler(tornado.web.RequestHandler):
         self.admin: Admin | None = None
         self.session_token: str | None = None
         self._repos: Repositories | None = None
+        self._in_flight = True
         self.application.settings["inflight"].started()
 
     def on_finish(self) -> None:
-        self.application.settings["inflight"].finished()
+        self.stop_counting()
+
+    def stop_counting(self) -> None:
+        """This request is over (finished, or abandoned before its body arrived)."""
+        if self._in_flight:
+            self._in_flight = False
+            self.application.settings["inflight"].finished()
 
     # -- things that live in the application settings ------------------------------------------
     @property
@@ -185,6 +192,8 @@ class BaseHandler(tornado.web.RequestHandler):
             zone=self.config.zone,
             when=self.local_time,
             estados=lifecycle.LABELS,
+            fine_label=catalogo.fine_label,
+            file_size=file_size,
         )
         return namespace
 
@@ -193,6 +202,14 @@ class BaseHandler(tornado.web.RequestHandler):
         if value is None:
             return "—"
         return value.astimezone(self.config.zone).strftime("%d-%m-%Y %H:%M:%S" if seconds else "%d-%m-%Y %H:%M")
+
+    def form_time(self, value: dt.datetime) -> dt.datetime:
+        """A stored UTC time as a form's local date and time (to the second)."""
+        return value.astimezone(self.config.zone).replace(tzinfo=None, microsecond=0)
+
+    def from_form_time(self, local: dt.datetime) -> dt.datetime:
+        """A form's local date and time as the UTC time that is stored."""
+        return rules.to_millisecond(local.replace(tzinfo=self.config.zone).astimezone(dt.timezone.utc))
 
     def query_with(self, **changes: Any) -> str:
         """The current query string with some arguments changed (None: removed), for paging links."""
@@ -268,6 +285,9 @@ class Refusal(PublicHandler):
     def initialize(self, status: int, allow: list[str] | None = None, limit: int = 0) -> None:  # type: ignore[override]
         super().initialize()
         self.status, self.allow, self.limit = status, allow, limit
+        # Any method, also one Tornado does not know (QUERY, PROPFIND): it would answer those with a
+        # bare 405, without Allow, before prepare().
+        self.SUPPORTED_METHODS = (self.request.method,)
 
     def check_xsrf_cookie(self) -> None:
         """Nothing was read to check: the refusal stands whatever the form carried."""
@@ -293,3 +313,10 @@ class StaticFiles(tornado.web.StaticFileHandler):
 
     def set_default_headers(self) -> None:
         security_headers(self, no_store=False)
+
+
+def file_size(size: int) -> str:
+    """A byte count as people read it: "850 KB", "2,4 MB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")

@@ -10,7 +10,7 @@ from wtforms import DateField, IntegerField, SelectField, StringField
 from wtforms.validators import Length, NumberRange, Optional, ValidationError
 
 from domain import audit, catalogo, lifecycle, rules
-from handlers.forms import SpanishForm, email, plain_text, plate
+from handlers.forms import SpanishForm, email, plain_text, plate, upper_text
 from repositories.auditoria import SORTS as AUDIT_SORTS
 from repositories import Repositories
 from repositories.infracciones import SORTS as INFRACTION_SORTS
@@ -32,6 +32,7 @@ COLLECTION_LABELS = {
     "tokens": "Tokens",
     "admins": "Administradores",
     "sesiones": "Sesiones",
+    "catalogo": "Catálogo",
 }
 OPTIONAL = Optional()
 
@@ -71,7 +72,7 @@ class InfraccionFiltersForm(DateRange, ListForm):
     oficial = IntegerField("N° de oficial", [OPTIONAL, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)])
     correo = StringField("Correo del propietario", [OPTIONAL, Length(max=rules.CORREO_MAX), email], filters=[_strip])
     estado = SelectField("Estado", choices={"": "Todos", **lifecycle.LABELS}, default="")
-    codigo = StringField("Código de infracción", [OPTIONAL, Length(max=20), plain_text], filters=[_strip])
+    codigo = StringField("Código de infracción", [OPTIONAL, Length(max=20), plain_text], filters=[upper_text])
     gravedad = SelectField("Gravedad", choices={"": "Todas", **{k: s.label for k, s in catalogo.SEVERITIES.items()}}, default="")
     desde = DateField("Desde", [OPTIONAL])
     hasta = DateField("Hasta", [OPTIONAL])
@@ -105,3 +106,16 @@ class AuditFiltersForm(DateRange, ListForm):
     @property
     def sort(self) -> Any:
         return AUDIT_SORTS.get(self.orden.data or "", AUDIT_SORTS["recientes"])
+
+
+class CatalogoFiltersForm(SpanishForm):
+    q = StringField("Buscar", [OPTIONAL, Length(max=100), plain_text], filters=[_strip], description="Código, descripción o artículo.")
+    gravedad = SelectField("Gravedad", choices={"": "Todas", **{k: s.label for k, s in catalogo.SEVERITIES.items()}}, default="")
+    estado = SelectField("Estado", choices={"": "Todos", **catalogo.STATE_LABELS}, default="")
+
+    def keeps(self, entry: catalogo.Entry) -> bool:
+        return (
+            (not self.q.data or entry.matches(self.q.data))
+            and (not self.gravedad.data or entry.shown.gravedad == self.gravedad.data)
+            and (not self.estado.data or entry.state == self.estado.data)
+        )

@@ -4,13 +4,17 @@ Built-in messages come in Spanish through WTForms' own translations (``Meta.loca
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import tornado.web
-from wtforms import BooleanField, DateTimeLocalField, EmailField, HiddenField, Form, IntegerField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms import (
+    BooleanField, DateTimeLocalField, DecimalField, EmailField, HiddenField, Form, IntegerField, PasswordField, SelectField, StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from domain import lifecycle, rules
+from domain import catalogo, lifecycle, rules
 from domain.errors import InvalidValue
 from services.tokens import DEFAULT_DAYS, MAX_DAYS
 
@@ -140,11 +144,73 @@ class ReplaceForm(SpanishForm):
     )
     timestamp = DateTimeLocalField(
         "Fecha y hora de la infracción", [InputRequired(message="Indique la fecha y hora, por ejemplo 24-11-2026 14:30.")],
-        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        format=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"],  # shown with its seconds, so a correction keeps them
+        render_kw={"step": 1},
         description="En la hora local de la institución.",
     )
     comentarios = TextAreaField("Comentarios", [Length(max=rules.COMENTARIOS_MAX), plain_text], filters=[_strip])
     motivo = TextAreaField(
         "Motivo de la corrección", [REQUIRED_TEXT, Length(max=lifecycle.MOTIVO_MAX), plain_text], filters=[_strip],
         description="Queda en el historial de ambas infracciones.",
+    )
+
+
+def upper_text(value: Any) -> Any:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def offence_code(form: Form, field: Any) -> None:
+    if field.data:
+        try:
+            catalogo.code_or_raise(field.data)
+        except InvalidValue as error:
+            raise ValidationError(error.message) from None
+
+
+def _fine(label: str) -> DecimalField:
+    return DecimalField(
+        label, [Optional(), NumberRange(min=Decimal("0.01"), max=Decimal("1000"), message="Entre 0,01 y 1.000 UTM.")],
+        places=2, description="En UTM. Vacío: el rango de su gravedad.",
+    )
+
+
+def _in_force_from(description: str, label: str = "Rige desde") -> DateTimeLocalField:
+    return DateTimeLocalField(
+        label, [InputRequired(message="Indique la fecha y hora, por ejemplo 01-12-2026 00:00.")],
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"], description=description,
+    )
+
+
+# Made before VersionForm's fields, so that it comes first in CodeForm (WTForms orders fields by creation).
+_CODE = StringField("Código", [REQUIRED_TEXT, offence_code], filters=[upper_text], description=catalogo.CODE_MESSAGE)
+
+
+class VersionForm(SpanishForm):
+    """A new version of an offence code: everything a version says but the code."""
+
+    descripcion = TextAreaField(
+        "Descripción", [REQUIRED_TEXT, Length(max=catalogo.DESCRIPTION_MAX), plain_text], filters=[_strip],
+        description="En palabras propias, como la leerá el infractor.",
+    )
+    gravedad = SelectField("Gravedad", [REQUIRED], choices={k: s.label for k, s in catalogo.SEVERITIES.items()})
+    multa_min = _fine("Multa mínima (UTM)")
+    multa_max = _fine("Multa máxima (UTM)")
+    articulo = StringField(
+        "Artículo", [Length(max=catalogo.ARTICLE_MAX), plain_text], filters=[_strip],
+        description="De la Ley N° 18.290 u otra norma, por ejemplo «art. 114».",
+    )
+    vigente_desde = _in_force_from("En la hora local de la institución. Un cambio rige desde una fecha futura.")
+
+
+class CodeForm(VersionForm):
+    """A new offence code (its first version)."""
+
+    codigo = _CODE
+    vigente_desde = _in_force_from("En la hora local de la institución.")
+
+
+class RetireForm(SpanishForm):
+    vigente_desde = _in_force_from(
+        "En la hora local de la institución. Desde entonces no se podrá cursar; las infracciones ya cursadas lo conservan.",
+        label="Deja de regir desde",
     )

@@ -91,6 +91,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         self.counted = False
         self.received = 0
         self.refused = False
+        self.passed_on = False  # whether the delegate has had the headers
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
         self.inflight.started()
@@ -112,6 +113,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         allowed = handler_class.allowed_methods() if hasattr(handler_class, "allowed_methods") else None
         if allowed is not None and request.method not in allowed:  # before any authentication
             self.delegate = self._refusal(handler_class, status=405, allow=allowed)
+        self.passed_on = True
         return self.delegate.headers_received(start_line, headers)
 
     def data_received(self, chunk: bytes) -> Any:
@@ -126,6 +128,8 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         try:
             if self.refused:
                 handler_class = getattr(self.delegate, "handler_class", None)
+                if self.passed_on:  # a handler that reads its body as it arrives exists already: end it
+                    self.delegate.on_connection_close()
                 self.delegate = self._refusal(handler_class, status=413, limit=self.limit)
                 self.delegate.headers_received(self.start_line, self.headers)
             self.delegate.finish()  # creates the handler, which counts itself until it finishes

@@ -137,10 +137,12 @@ class AuditRepository:
         last = row_key(docs[-1], sort) if docs else None
         return KeysetPage([AuditEntry.from_doc(d) for d in docs], total, number, per_page, sort, first, last)
 
-    async def history(self, coleccion: str, documento_id: str | ObjectId, *, limit: int = 200) -> list[AuditEntry]:
-        """A record's entries, newest first."""
+    async def history(self, coleccion: str, documento_id: str | ObjectId | list[ObjectId], *, limit: int = 200) -> list[AuditEntry]:
+        """A record's entries (or, given several ids, those of a record kept as several documents,
+        such as a catalogue code's versions), newest first."""
+        ids = {"$in": documento_id} if isinstance(documento_id, list) else ObjectId(documento_id)
         cursor = self.collection.find(
-            {"coleccion": coleccion, "documento_id": ObjectId(documento_id)}, sort=[("en", DESCENDING), ("_id", DESCENDING)], limit=limit
+            {"coleccion": coleccion, "documento_id": ids}, sort=[("en", DESCENDING), ("_id", DESCENDING)], limit=limit, hint="documento"
         )
         return [AuditEntry.from_doc(doc) async for doc in cursor]
 

@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from bson import Decimal128
+from bson import Decimal128, ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -69,6 +69,12 @@ def new_document(version: Version, *, now: dt.datetime) -> dict[str, Any]:
     }
 
 
+def _action(version: Version) -> str:
+    if version.retirado:
+        return audit.RETIRAR
+    return audit.CREAR if version.version == 1 else audit.NUEVA_VERSION
+
+
 class CatalogoRepository:
     def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
         self._db = db
@@ -87,6 +93,24 @@ class CatalogoRepository:
         if not found:
             raise NotFound(f"No existe el código {codigo} en el catálogo.", field="codigo")
         return found
+
+    async def entries(self) -> list[catalogo.Entry]:
+        """Every code as it stands now, in code order. The catalogue is a bounded list (the law's
+        offences: hundreds at most), so the admin's list reads it whole, through its index."""
+        now = self._clock.now()
+        by_code: dict[str, list[Version]] = {}
+        for version in await self.all_versions():
+            by_code.setdefault(version.codigo, []).append(version)
+        return [catalogo.Entry(tuple(versions), now) for versions in by_code.values()]
+
+    async def get(self, codigo: str) -> catalogo.Entry:
+        """A code as it stands now; NotFound when it does not exist."""
+        return catalogo.Entry(tuple(await self.versions(codigo)), self._clock.now())
+
+    async def document_ids(self, codigo: str) -> list[ObjectId]:
+        """The ids of a code's versions (each version is its own document in the audit trail)."""
+        cursor = self.collection.find({"codigo": codigo}, projection={"_id": 1}, hint="codigo_version")
+        return [doc["_id"] async for doc in cursor]
 
     async def create(
         self, *, codigo: str, descripcion: str, gravedad: str, multa_min: Decimal, multa_max: Decimal, articulo: str,
@@ -120,8 +144,9 @@ class CatalogoRepository:
 
     def _check_notice(self, vigente_desde: dt.datetime) -> None:
         if vigente_desde < self._clock.now() + catalogo.NOTICE:
+            minutes = int(catalogo.NOTICE.total_seconds() // 60)
             raise InvalidValue(
-                "Un cambio en un código que ya existe rige desde una fecha futura (a partir de mañana): "
+                f"Un cambio en un código que ya existe rige desde una fecha futura (al menos {minutes} minutos desde ahora): "
                 "las infracciones ya cursadas conservan la versión con que se cursaron.",
                 field="vigente_desde",
             )
@@ -149,7 +174,7 @@ class CatalogoRepository:
             doc.pop("_id", None)
             await self.collection.insert_one(doc, session=session)
             await self._audit.record(
-                session, accion=audit.CREAR if version.version == 1 else audit.EDITAR, coleccion=COLLECTION,
+                session, accion=_action(version), coleccion=COLLECTION,
                 documento_id=doc["_id"], despues={k: v for k, v in doc.items() if k != "creado_en"},
             )
 
@@ -161,14 +186,14 @@ class CatalogoRepository:
         return version
 
     async def load(self, versions: list[Version]) -> int:
-        """Insert the versions that are not there yet (the shipped catalogue's loader); how many."""
-        now = rules.to_millisecond(self._clock.now())
+        """Write the versions that are not there yet, each with its audit entry (the shipped
+        catalogue's loader); how many."""
         added = 0
         for version in versions:
             try:
-                await self.collection.insert_one(new_document(version, now=now))
+                await self._write(version)
                 added += 1
-            except DuplicateKeyError:
+            except Conflict:
                 continue  # loaded before: versions never change
         return added
 
@@ -197,14 +222,18 @@ class CatalogCache:
             self._by_code, self._loaded_at = by_code, self._clock.now()
 
     async def version_at(self, repository: CatalogoRepository, codigo: str, at: dt.datetime) -> Version | None:
-        now = self._clock.now()
-        stale = self._loaded_at is None or now - self._loaded_at > self.REFRESH
-        unknown = codigo not in self._by_code and (self._loaded_at is None or now - self._loaded_at > self.MISS_RELOAD)
-        if stale or unknown:
-            await self.refresh(repository)
-        return catalogo.in_force(self._by_code.get(codigo, []), at)
+        """The version of ``codigo`` in force at ``at``, if any."""
+        codes = await self.codes(repository, reload_unless_known=codigo)
+        return catalogo.in_force(codes.get(codigo, []), at)
 
-    def codes(self) -> dict[str, list[Version]]:
+    async def codes(self, repository: CatalogoRepository, *, reload_unless_known: str | None = None) -> dict[str, list[Version]]:
+        """Every code's versions, oldest first, read again first if the copy is older than REFRESH
+        (or than MISS_RELOAD, when it lacks the code ``reload_unless_known``)."""
+        now = self._clock.now()
+        age = None if self._loaded_at is None else now - self._loaded_at
+        unknown = reload_unless_known is not None and reload_unless_known not in self._by_code
+        if age is None or age > self.REFRESH or (unknown and age > self.MISS_RELOAD):
+            await self.refresh(repository)
         return self._by_code
 
     async def keep_fresh(self, repository: CatalogoRepository) -> None:

@@ -31,66 +31,76 @@ def supervise(count: int, run_worker: Callable[[int], int]) -> int:
     """Run ``run_worker(index)`` in ``count`` forked processes until they stop; the exit status."""
     metrics_dir = tempfile.mkdtemp(prefix="transito-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir
-    children: dict[int, int] = {}
-    crashes: list[float] = []
-    stopping = False
-    status = 0
+    supervisor = _Supervisor(run_worker)
+    previous = {s: signal.signal(s, supervisor.forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for index in range(count):
+            supervisor.spawn(index)
+        log.info("supervising %s workers: %s", count, sorted(supervisor.children))
+        while supervisor.children:
+            pid, wait_status = _reap(supervisor.children)
+            if pid:
+                supervisor.exited(pid, os.waitstatus_to_exitcode(wait_status))
+            else:
+                time.sleep(POLL_SECONDS)  # a signal cuts it short; its handler has already run
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        os.environ.pop(MULTIPROC_ENV, None)
+    return supervisor.status
 
-    def spawn(index: int) -> None:
+
+class _Supervisor:
+    """The parent's bookkeeping: its workers by pid, recent crashes, and whether it is stopping."""
+
+    def __init__(self, run_worker: Callable[[int], int]) -> None:
+        self.run_worker = run_worker
+        self.children: dict[int, int] = {}  # pid -> worker index
+        self.crashes: list[float] = []
+        self.stopping = False
+        self.status = 0
+
+    def spawn(self, index: int) -> None:
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
             try:
-                code = run_worker(index)
+                code = self.run_worker(index)
             except BaseException:
                 log.exception("worker %s failed", index)
             finally:
                 logging.shutdown()
                 os._exit(code)
-        children[pid] = index
+        self.children[pid] = index
 
-    def forward(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        for pid in list(children):
+    def forward(self, signum: int, frame: object) -> None:
+        """Pass a stop signal on to every worker (and stop restarting them)."""
+        self.stopping = True
+        for pid in list(self.children):
             try:
                 os.kill(pid, signum)
             except ProcessLookupError:
                 pass
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        for index in range(count):
-            spawn(index)
-        log.info("supervising %s workers: %s", count, sorted(children))
-        while children:
-            pid, wait_status = _reap(children)
-            if not pid:
-                time.sleep(POLL_SECONDS)  # a signal cuts it short; its handler has already run
-                continue
-            index = children.pop(pid)
-            _mark_dead(pid)
-            code = os.waitstatus_to_exitcode(wait_status)
-            if stopping:
-                log.info("worker %s (pid %s) stopped with status %s", index, pid, code)
-                continue
-            log.error("worker %s (pid %s) exited with status %s", index, pid, code)
-            now = time.monotonic()
-            crashes[:] = [t for t in crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
-            if len(crashes) > MAX_CRASHES:
-                log.error("workers keep crashing: stopping")
-                status = 1
-                forward(signal.SIGTERM, None)
-                continue
-            spawn(index)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        os.environ.pop(MULTIPROC_ENV, None)
-    return status
+    def exited(self, pid: int, code: int) -> None:
+        """A worker is gone: restart it, unless stopping or workers keep crashing."""
+        index = self.children.pop(pid)
+        _mark_dead(pid)
+        if self.stopping:
+            log.info("worker %s (pid %s) stopped with status %s", index, pid, code)
+            return
+        log.error("worker %s (pid %s) exited with status %s", index, pid, code)
+        now = time.monotonic()
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
+        if len(self.crashes) > MAX_CRASHES:
+            log.error("workers keep crashing: stopping")
+            self.status = 1
+            self.forward(signal.SIGTERM, None)
+            return
+        self.spawn(index)
 
 
 def _reap(children: dict[int, int]) -> tuple[int, int]:

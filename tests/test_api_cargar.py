@@ -80,6 +80,13 @@ def old_timestamp(days: int) -> str:
         ({"placa_patente": "BB$CD12", "timestamp": "NOW"}, "placa_patente"),
         ({"placa_patente": "BBCD12", "timestamp": "ayer a las 3"}, "timestamp"),  # bad timestamp
         ({"placa_patente": "BBCD12", "timestamp": "2026-02-30T10:00:00"}, "timestamp"),
+        # what datetime.fromisoformat reads but the contract's pattern does not say (they were recorded)
+        ({"placa_patente": "BBCD12", "timestamp": "TODAY"}, "timestamp"),  # a date alone
+        ({"placa_patente": "BBCD12", "timestamp": "NOW-WITH-ANY-SEPARATOR"}, "timestamp"),
+        # a well-formed time that overflows on conversion to UTC (was a 500)
+        ({"placa_patente": "BBCD12", "timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp"),
+        ({"placa_patente": "BBCD12", "timestamp": "9999-12-31T23:59:00-01:00"}, "timestamp"),
+        ({"placa_patente": "ßBCD12", "timestamp": "NOW"}, "placa_patente"),  # str.upper() made it SSBCD12
         ({"placa_patente": "BBCD12", "timestamp": "FUTURE"}, "timestamp"),  # > 5 minutes ahead
         ({"placa_patente": "BBCD12", "timestamp": "OLD"}, "timestamp"),  # > INFRACTION_MAX_AGE_DAYS
         ({"placa_patente": "BBCD12", "timestamp": "NOW", "comentarios": "x" * 2001}, "comentarios"),
@@ -92,6 +99,8 @@ async def test_invalid_bodies_are_400_with_field_errors(client, world, repos, bo
             "NOW": recent(),
             "FUTURE": (dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)).isoformat(),
             "OLD": old_timestamp(91),
+            "TODAY": dt.datetime.now(SANTIAGO).date().isoformat(),
+            "NOW-WITH-ANY-SEPARATOR": recent().replace("T", "ñ"),
         }
         body = {k: replacements.get(v, v) if isinstance(v, str) else v for k, v in body.items()}
     response = await cargar(client, world.token, body)

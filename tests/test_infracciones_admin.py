@@ -9,11 +9,12 @@ import csv
 import datetime as dt
 import io
 import re
+from decimal import Decimal
 
 import httpx
 import pytest
 
-from domain import lifecycle
+from domain import lifecycle, rules
 from domain.errors import Conflict
 from tests.helpers.api import World, jti_of, make_world
 from tests.helpers.app import post_form
@@ -253,5 +254,25 @@ async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admi
     assert len(rows) == 3
     assert rows[1][1] == "10-11-2026 12:00:00" and rows[1][3] == "Registrada" and rows[1][4] == "BBCD12"
     assert rows[1][7:9] == ["Ana Pérez", "ana.perez@example.cl"]
-    comments = [row[11] for row in rows[1:]]
+    comments = [row[rows[0].index("comentarios")] for row in rows[1:]]
     assert comments == ["'=HYPERLINK(\"http://evil\")", "'+1 @yo -2"]  # never a formula
+
+
+async def test_the_export_has_the_offence_the_place_and_the_number_of_photos(admin_client, repos, two_worlds):
+    ana, _ = two_worlds
+    await repos.catalogo.create(
+        codigo="GVS-01", descripcion="No detenerse ante la luz roja.", gravedad="gravisima", multa_min=Decimal("1.5"),
+        multa_max=Decimal("3"), articulo="art. 199", vigente_desde=BASE - dt.timedelta(days=30),
+    )
+    await repos.infracciones.record(
+        numero_oficial=ana.oficial.numero, jti=jti_of(ana.token), placa_patente="BBCD12", timestamp=BASE, comentarios="",
+        codigo="GVS-01", ubicacion=rules.location_or_raise(-33.4569, -70.6483, 8.5),
+    )
+    response = await admin_client.get("/admin/infracciones/exportar")
+    header, row = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig")), delimiter=";"))
+    cells = dict(zip(header, row, strict=True))
+    assert (cells["codigo"], cells["infraccion"], cells["gravedad"], cells["multa"]) == (
+        "GVS-01", "No detenerse ante la luz roja.", "Gravísima", "1,5 a 3 UTM"
+    )
+    # Decimal commas, and a negative coordinate is a number, not a formula to neutralise.
+    assert (cells["latitud"], cells["longitud"], cells["precision_m"], cells["fotos"]) == ("-33,4569", "-70,6483", "8,5", "0")

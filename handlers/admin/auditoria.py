@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bson import ObjectId
-
 from domain import audit, rules
 from handlers.admin.crud import SectionHandler
 from handlers.base import BaseHandler
@@ -43,7 +41,7 @@ class HistoryHandler(SectionHandler):
 
     async def get(self, record_id: str) -> None:
         record = await self.section.repository.get(record_id)
-        entries = await self.repos.auditoria.history(self.section.slug, ObjectId(record.id))
+        entries = await self.section.history(record)
         self.render(
             "historial.html", record=record, label=self.section.label(record), entries=entries,
             actions=audit.ACTION_LABELS, zone=self.config.zone,

@@ -13,10 +13,13 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
+from bson import ObjectId
+
 from domain.errors import Conflict, DomainError, InvalidValue, MissingReference, StillReferenced
 from handlers.base import BaseHandler
 from handlers.forms import SpanishForm
 from repositories import Repositories
+from repositories.auditoria import AuditEntry
 from repositories.base import Page
 
 PER_PAGE = 20
@@ -84,6 +87,10 @@ class Section(Generic[R]):
     async def list_context(self, page: Page[R]) -> dict[str, Any]:
         """What a list page shows besides its records."""
         return {}
+
+    async def history(self, record: R) -> list[AuditEntry]:
+        """The record's entries in the audit trail, newest first."""
+        return await self.repos.auditoria.history(self.slug, ObjectId(record.id))  # type: ignore[attr-defined]
 
 
 class SectionHandler(BaseHandler):

@@ -14,7 +14,7 @@ import datetime as dt
 import io
 from typing import Any
 
-from domain import lifecycle
+from domain import catalogo, lifecycle
 from handlers.admin.crud import SectionHandler
 from handlers.filters import InfraccionFiltersForm
 
@@ -22,8 +22,8 @@ BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 COLUMNS = (
     "id", "fecha_hora_infraccion", "registrada_en", "estado", "placa_patente", "marca", "color",
-    "propietario_nombre", "propietario_correo", "oficial_numero", "oficial_nombre", "comentarios",
-    "reemplaza_a", "reemplazada_por",
+    "propietario_nombre", "propietario_correo", "oficial_numero", "oficial_nombre", "codigo", "infraccion", "gravedad",
+    "multa", "latitud", "longitud", "precision_m", "fotos", "comentarios", "reemplaza_a", "reemplazada_por",
 )
 
 
@@ -31,6 +31,10 @@ def safe_cell(value: Any) -> str:
     """A cell's text, never a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def decimal_comma(value: Any) -> str:
+    return str(value).replace(".", ",")
 
 
 class ExportHandler(SectionHandler):
@@ -53,16 +57,22 @@ class ExportHandler(SectionHandler):
 
     def _row(self, doc: dict[str, Any], owners: dict[str, Any]) -> list[str]:
         owner = owners.get(str(doc["persona_id"]))
-        vehiculo, oficial = doc.get("vehiculo", {}), doc.get("oficial", {})
+        vehiculo, oficial, offence = doc.get("vehiculo", {}), doc.get("oficial", {}), doc.get("infraccion") or {}
+        longitude, latitude = (doc["ubicacion"]["coordinates"] if doc.get("ubicacion") else ("", ""))
+        severity = catalogo.SEVERITIES.get(offence.get("gravedad", ""))
+        fine = offence.get("multa_utm")
         return [
-            safe_cell(value)
-            for value in (
+            *(safe_cell(value) for value in (
                 doc["_id"], self._local(doc["timestamp"]), self._local(doc["registrada_en"]),
                 lifecycle.LABELS.get(doc.get("estado", ""), doc.get("estado")), doc["placa_patente"],
                 vehiculo.get("marca"), vehiculo.get("color"), owner.nombre if owner else "", owner.correo if owner else "",
-                oficial.get("numero"), oficial.get("nombre"), doc.get("comentarios"), doc.get("reemplaza_a"),
-                doc.get("reemplazada_por"),
-            )
+                oficial.get("numero"), oficial.get("nombre"), offence.get("codigo"), offence.get("descripcion"),
+                severity.label if severity else "", catalogo.fine_label(fine["min"], fine["max"]) if fine else "",
+            )),
+            # Numbers the server wrote (never a formula), with the decimal comma of a Spanish spreadsheet.
+            *(decimal_comma(value) for value in (latitude, longitude, doc.get("ubicacion", {}).get("precision_m", ""))),
+            str(len(doc.get("evidencias", []))),
+            *(safe_cell(value) for value in (doc.get("comentarios"), doc.get("reemplaza_a"), doc.get("reemplazada_por"))),
         ]
 
     def _local(self, value: dt.datetime) -> str:

@@ -4,7 +4,6 @@ legal records: there is no edit and no delete."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from domain import catalogo, lifecycle, rules
@@ -131,9 +130,11 @@ class ReplaceHandler(SectionHandler):
 
     async def get(self, infraccion_id: str) -> None:
         infraccion = await self.repos.infracciones.get(infraccion_id)
-        local = infraccion.timestamp.astimezone(self.config.zone).replace(tzinfo=None)
         form = ReplaceForm(
-            data={"desde": infraccion.estado, "placa_patente": infraccion.placa_patente, "timestamp": local, "comentarios": infraccion.comentarios}
+            data={
+                "desde": infraccion.estado, "placa_patente": infraccion.placa_patente, "timestamp": self.form_time(infraccion.timestamp),
+                "comentarios": infraccion.comentarios,
+            }
         )
         self._render(form, infraccion)
 
@@ -141,7 +142,7 @@ class ReplaceHandler(SectionHandler):
         infraccion = await self.repos.infracciones.get(infraccion_id)
         form = ReplaceForm.from_request(self)
         if form.validate():
-            when = rules.to_millisecond(form.timestamp.data.replace(tzinfo=self.config.zone).astimezone(dt.timezone.utc))
+            when = self.from_form_time(form.timestamp.data)
             if when > self.clock.now() + rules.MAX_FUTURE:
                 form.timestamp.errors = ["La fecha y hora está en el futuro."]
             else:

@@ -39,6 +39,12 @@ class EvidenciaHandler(ApiHandler):
     REQUEST_FIELDS = {"foto": "cuerpo", "infraccion": "id"}
     claims: Claims
 
+    def initialize(self, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
+        self._body_arrived = False
+        self._hash = hashlib.sha256()
+        self._chunks: list[bytes] = []
+
     @classmethod
     def body_limit(cls, config: Settings) -> int:
         return config.evidence_max_bytes
@@ -48,14 +54,19 @@ class EvidenciaHandler(ApiHandler):
             self.claims = self.token_service.decode(self.bearer_token())
         except InvalidToken as error:
             raise unauthorized(str(error)) from None
-        self._hash = hashlib.sha256()
-        self._chunks: list[bytes] = []
 
     def data_received(self, chunk: bytes) -> None:
         self._hash.update(chunk)
         self._chunks.append(chunk)
 
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        if not self._body_arrived:  # Tornado abandons the request without finishing it
+            self._chunks = []
+            self.stop_counting()
+
     async def post(self, infraccion_id: str) -> None:
+        self._body_arrived = True
         data = b"".join(self._chunks)
         if not data:
             raise ApiError(400, "Envíe la foto en el cuerpo de la solicitud (una imagen JPEG o PNG).")

@@ -86,10 +86,9 @@ class GenerarInformeHandler(ApiHandler):
         return correo, limit, offset
 
     def _integer(self, name: str, default: int, low: int, high: int, errors: list[dict[str, str]]) -> int:
-        raw = self.get_query_argument(name, "")
-        if raw == "":
-            return default
-        value = rules.ascii_int(raw)
+        if name not in self.request.query_arguments:
+            return default  # absent; an empty ``limit=`` is not a number and is refused below
+        value = rules.ascii_int(self.get_query_argument(name))
         if value is None or not low <= value <= high:
             errors.append({"campo": name, "mensaje": f"Debe ser un número entero entre {low} y {high}."})
             return default

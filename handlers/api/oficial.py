@@ -47,10 +47,9 @@ class CatalogoHandler(OfficerApiHandler):
     answer carries an ETag; an app that sends it back (If-None-Match) gets 304 when nothing changed."""
 
     async def get(self) -> None:
-        await self.repos.catalog_cache.version_at(self.repos.catalogo, "", self.clock.now())  # refreshed if stale
         now = self.clock.now()
         codes = []
-        for versions in self.repos.catalog_cache.codes().values():
+        for versions in (await self.repos.catalog_cache.codes(self.repos.catalogo)).values():
             current = catalogo.in_force(versions, now)
             if current is not None:
                 codes.append(

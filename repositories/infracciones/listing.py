@@ -100,10 +100,15 @@ class ListingMixin:
         if batch:
             yield batch
 
-    async def latest_for(self, field: str, record_id: str | ObjectId, *, limit: int = 10) -> list[Infraccion]:
-        """The latest infractions (by their time) of a vehicle, an owner at the time, or an officer."""
-        indexes = {"vehiculo_id": "vehiculo_timestamp", "persona_id": "persona_infraccion", "oficial_id": "oficial_infraccion"}
+    async def latest_for(self, field: str, value: str | ObjectId, *, limit: int = 10) -> list[Infraccion]:
+        """The latest infractions (by their time) of a vehicle, an owner at the time, an officer, or
+        an offence code."""
+        indexes = {
+            "vehiculo_id": "vehiculo_timestamp", "persona_id": "persona_infraccion", "oficial_id": "oficial_infraccion",
+            "infraccion.codigo": "codigo_infraccion",
+        }
         cursor = self.collection.find(
-            {field: ObjectId(record_id)}, sort=[("timestamp", -1), ("_id", -1)], limit=limit, hint=indexes[field]
+            {field: ObjectId(value) if field.endswith("_id") else value}, sort=[("timestamp", -1), ("_id", -1)], limit=limit,
+            hint=indexes[field],
         )
         return [Infraccion.from_doc(doc) async for doc in cursor]

@@ -13,19 +13,13 @@ from tests.helpers.browser import (
     create_oficial,
     create_persona,
     create_vehiculo_from_persona_page,
+    mint_token,
     new_badge,
     new_plate,
     snapshot,
     unique,
 )
 from tests.helpers.server_process import ServerProcess
-
-
-async def mint_token(page: Page) -> str:
-    """On an officer's page: generate a token and read it from where it is shown once."""
-    await page.get_by_label("Etiqueta").fill("Teléfono de patrulla")
-    await page.get_by_role("button", name="Generar token").click()
-    return (await page.locator("textarea#token").input_value()).strip()
 
 
 async def test_filter_open_annul_and_see_it_leave_the_public_report(admin_page: Page, server: ServerProcess):

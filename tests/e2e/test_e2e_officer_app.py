@@ -299,7 +299,10 @@ async def test_plate_rule_is_the_servers(phone: PhoneFactory):
     device = await phone()
     await device.page.goto("/app/")
     await ready(device.page)
-    samples = ["bb-cd 12", "AB·1234", "ab.123.cd", "  x y z 1 2 ", "ÁBCD12", "abcd123456", "ab1", "straße1", "bb\tcd\u00a012"]
+    samples = [
+        "bb-cd 12", "AB·1234", "ab.123.cd", "  x y z 1 2 ", "ÁBCD12", "abcd123456", "ab1", "straße1", "ıbcd12",
+        "bb\tcd\u00a012", "bbcd12\n", "bb--cd..12",
+    ]
     got = await device.page.evaluate(
         """async (samples) => {
             const plate = await import("/app/js/plate.js");

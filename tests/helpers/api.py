@@ -30,6 +30,7 @@ _OPENAPI_URI = "urn:transito:openapi.json"
 _REGISTRY = Registry().with_resource(_OPENAPI_URI, DRAFT202012.create_resource(OPENAPI))
 
 JWT_SECRET = "j" * 48  # what tests.helpers.app.make_settings gives the app
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
 # -- the contract ---------------------------------------------------------------------------------
@@ -66,16 +67,23 @@ def check_contract(response: httpx.Response) -> Any:
     status, the documented media type, a body matching the schema and every required header
     (with a value matching its schema). Returns the decoded body.
 
-    Unknown ``/api/...`` paths are not in the document; their 404 must still be a Problem."""
+    A request that is no operation of the document gets a Problem too (info.description says so):
+    a method its path does not have, 405 with ``Allow`` naming exactly the documented methods; an
+    unknown ``/api/...`` path, 404."""
     path = response.request.url.path
     method = response.request.method.lower()
     media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     body = response.json()
     operation = OPENAPI["paths"].get(path, {}).get(method)
     if operation is None:
-        assert path.startswith("/api/") and response.status_code in (404, 405), f"{method.upper()} {path} is not documented"
-        assert media_type == "application/problem+json"
+        assert media_type == "application/problem+json", f"{method.upper()} {path}: {media_type!r}"
         validate_schema(body, "/components/schemas/Problem")
+        if path in OPENAPI["paths"]:
+            assert response.status_code == 405, f"{method.upper()} {path} is not documented: it must be 405"
+            documented = ", ".join(m.upper() for m in OPENAPI["paths"][path] if m in _HTTP_METHODS)
+            assert response.headers.get("Allow") == documented, f"Allow: {response.headers.get('Allow')!r}, documented: {documented}"
+        else:
+            assert path.startswith("/api/") and response.status_code == 404, f"{method.upper()} {path} is not documented"
         return body
 
     status = str(response.status_code)

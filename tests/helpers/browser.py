@@ -50,6 +50,13 @@ async def create_oficial(page: Page, nombre: str, numero: int) -> None:
     await expect(page.get_by_role("heading", level=1)).to_contain_text(f"Oficial N° {numero}")
 
 
+async def mint_token(page: Page) -> str:
+    """On an officer's page: generate a token and read it from where it is shown once."""
+    await page.get_by_label("Etiqueta").fill("Teléfono de patrulla")
+    await page.get_by_role("button", name="Generar token").click()
+    return (await page.locator("textarea#token").input_value()).strip()
+
+
 def new_plate() -> str:
     return unique("E2E")[:7].upper()
 

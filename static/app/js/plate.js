@@ -4,12 +4,15 @@
 export const PLATE_HINT = "Letras y números; se guarda en mayúsculas sin espacios ni guiones (ej. BBCD12).";
 export const PLATE_MESSAGE = "La placa patente debe tener entre 5 y 8 letras o números (sin contar espacios ni guiones).";
 
-const SEPARATORS = /[\s\-·.]+/gu;
+const SEPARATORS = /[ \-.·]+/gu; // rules.PLATE_SEPARATORS: spaces, dashes, dots and middle dots
 const PLATE = /^[A-Z0-9]{5,8}$/;
+const ASCII = /^[\x00-\x7f]*$/;
 
-/** 'ab-cd 12' -> 'ABCD12': upper case, without spaces, dashes, dots or middle dots. */
+/** 'ab-cd 12' -> 'ABCD12': without spaces, dashes, dots or middle dots, and upper case when it is ASCII (upper-casing
+ * 'ß' or 'ı' would turn a typing error into somebody else's plate: anything non-ASCII stays, and is refused). */
 export function normalizePlate(raw) {
-  return raw.replace(SEPARATORS, "").toUpperCase();
+  const plate = raw.replace(SEPARATORS, "");
+  return ASCII.test(plate) ? plate.toUpperCase() : plate;
 }
 
 /** Whether an already normalised plate is well formed: 5 to 8 ASCII letters or digits. */
