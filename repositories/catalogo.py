@@ -126,7 +126,7 @@ class CatalogoRepository:
     ) -> Version:
         """A new version of an existing code, in force from ``vigente_desde`` (after NOTICE)."""
         latest = (await self.versions(codigo))[-1]
-        self._check_notice(vigente_desde)
+        self._check_start(latest, vigente_desde)
         version = self._checked(codigo, latest.version + 1, descripcion, gravedad, multa_min, multa_max, articulo, vigente_desde)
         return await self._write(version)
 
@@ -135,12 +135,23 @@ class CatalogoRepository:
         latest = (await self.versions(codigo))[-1]
         if latest.retirado:
             raise Conflict(f"El código {codigo} ya está retirado.", field="codigo")
-        self._check_notice(desde)
+        self._check_start(latest, desde)
         retirement = Version(
             latest.codigo, latest.version + 1, latest.descripcion, latest.gravedad, latest.multa_min_utm,
             latest.multa_max_utm, latest.articulo, desde, retirado=True,
         )
         return await self._write(retirement)
+
+    def _check_start(self, latest: Version, vigente_desde: dt.datetime) -> None:
+        """A change starts after NOTICE, and not before the code's latest version: the version in
+        force is the one that started last, so an earlier start would be undone by the later one."""
+        self._check_notice(vigente_desde)
+        if vigente_desde < latest.vigente_desde:
+            raise InvalidValue(
+                f"El código {latest.codigo} ya tiene una versión que rige desde una fecha posterior: "
+                "el cambio debe regir desde esa fecha o después.",
+                field="vigente_desde",
+            )
 
     def _check_notice(self, vigente_desde: dt.datetime) -> None:
         if vigente_desde < self._clock.now() + catalogo.NOTICE:
@@ -215,26 +226,36 @@ class CatalogCache:
 
     async def refresh(self, repository: CatalogoRepository) -> None:
         async with self._lock:
-            versions = await repository.all_versions()
-            by_code: dict[str, list[Version]] = {}
-            for version in versions:
-                by_code.setdefault(version.codigo, []).append(version)
-            self._by_code, self._loaded_at = by_code, self._clock.now()
+            await self._read(repository)
+
+    async def _read(self, repository: CatalogoRepository) -> None:
+        versions = await repository.all_versions()
+        by_code: dict[str, list[Version]] = {}
+        for version in versions:
+            by_code.setdefault(version.codigo, []).append(version)
+        self._by_code, self._loaded_at = by_code, self._clock.now()
+
+    def _outdated(self, codigo: str | None) -> bool:
+        """Whether the copy must be read again before answering for ``codigo`` (None: any code)."""
+        if self._loaded_at is None:
+            return True
+        age = self._clock.now() - self._loaded_at
+        return age > self.REFRESH or (codigo is not None and codigo not in self._by_code and age > self.MISS_RELOAD)
+
+    async def _read_if_outdated(self, repository: CatalogoRepository, codigo: str | None) -> None:
+        if self._outdated(codigo):
+            async with self._lock:
+                if self._outdated(codigo):  # the requests that waited for the lock use the copy just read
+                    await self._read(repository)
+
+    async def fresh(self, repository: CatalogoRepository) -> dict[str, list[Version]]:
+        """Every code's versions, read again first if the copy is older than REFRESH."""
+        await self._read_if_outdated(repository, None)
+        return self._by_code
 
     async def version_at(self, repository: CatalogoRepository, codigo: str, at: dt.datetime) -> Version | None:
-        """The version of ``codigo`` in force at ``at``, if any."""
-        codes = await self.codes(repository, reload_unless_known=codigo)
-        return catalogo.in_force(codes.get(codigo, []), at)
-
-    async def codes(self, repository: CatalogoRepository, *, reload_unless_known: str | None = None) -> dict[str, list[Version]]:
-        """Every code's versions, oldest first, read again first if the copy is older than REFRESH
-        (or than MISS_RELOAD, when it lacks the code ``reload_unless_known``)."""
-        now = self._clock.now()
-        age = None if self._loaded_at is None else now - self._loaded_at
-        unknown = reload_unless_known is not None and reload_unless_known not in self._by_code
-        if age is None or age > self.REFRESH or (unknown and age > self.MISS_RELOAD):
-            await self.refresh(repository)
-        return self._by_code
+        await self._read_if_outdated(repository, codigo)
+        return catalogo.in_force(self._by_code.get(codigo, []), at)
 
     async def keep_fresh(self, repository: CatalogoRepository) -> None:
         """Refresh every REFRESH until cancelled (the server runs it beside serving)."""

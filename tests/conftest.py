@@ -28,7 +28,9 @@ def mongo_uri() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def mongo(mongo_uri: str):
-    client = mongo_client(mongo_uri)
+    # Patient timeouts: on a loaded machine SecantusDB can take seconds to answer the driver's
+    # heartbeat, and a missed one would mark the server unknown and cancel the operations in flight.
+    client = mongo_client(mongo_uri, connectTimeoutMS=30_000, serverSelectionTimeoutMS=30_000)
     yield client
     await client.close()
 

@@ -113,7 +113,7 @@ class EvidenceHandler(SectionHandler):
         thumbnail = self.get_query_argument("miniatura", "") == "1"
         data, _ = await self.repos.evidencias.get(entry["miniatura_id"] if thumbnail else entry["id"])
         self.set_header("Content-Type", "image/jpeg" if thumbnail else entry["tipo"])
-        self.set_header("Cache-Control", "private, max-age=86400")  # the bytes never change; only this browser keeps them
+        self.set_header("Cache-Control", "private, no-store")  # personal data: not kept after the page, nor after logout
         self.set_header("Content-Disposition", f'inline; filename="evidencia-{entry["sha256"][:16]}"')
         self.finish(data)
 

@@ -7,10 +7,11 @@ import datetime as dt
 import json
 from typing import Any, ClassVar
 
-from domain.errors import DomainError
+from domain.errors import CredentialNotLive, DomainError
 from handlers.base import BaseHandler, Refusal
 from handlers.errors import STATUS_TITLES, HTTPRefusal
 from repositories import Repositories
+from services.tokens import Claims, InvalidToken
 
 BEARER_CHALLENGE = 'Bearer realm="transito"'
 
@@ -129,3 +130,22 @@ class ApiNotFoundHandler(ApiHandler):
 
     async def prepare(self) -> None:
         self.problem(404, f"No existe el recurso {self.request.path} en la API.")
+
+
+class OfficerApiHandler(ApiHandler):
+    """A request from an officer's app: the bearer token must verify and be live (one command);
+    the officer is ``self.oficial``. (``cargar_infraccion`` checks liveness inside its own write
+    instead, to stay at 3 commands.)"""
+
+    claims: Claims
+    oficial: dict[str, Any]
+
+    async def prepare(self) -> None:
+        try:
+            self.claims = self.token_service.decode(self.bearer_token())
+        except InvalidToken as error:
+            raise unauthorized(str(error)) from None
+        oficial = await self.repos.oficiales.find_live(numero=self.claims.numero, jti=self.claims.jti)
+        if oficial is None:
+            raise CredentialNotLive()
+        self.oficial = oficial

@@ -5,7 +5,6 @@ while they arrive, and it is only stored once it has arrived whole and decodes a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hashlib
 from typing import Any
@@ -14,9 +13,8 @@ import tornado.web
 
 from config import Settings
 from domain.errors import InvalidValue
-from handlers.api.base import ApiError, ApiHandler, iso_utc, unauthorized
-from services.images import photo_or_raise
-from services.tokens import Claims, InvalidToken
+from handlers.api.base import ApiError, OfficerApiHandler, iso_utc
+from services.images import checked_photo
 
 
 def evidence_json(entry: dict[str, Any], infraccion_id: str) -> dict[str, Any]:
@@ -33,11 +31,11 @@ def evidence_json(entry: dict[str, Any], infraccion_id: str) -> dict[str, Any]:
 
 
 @tornado.web.stream_request_body
-class EvidenciaHandler(ApiHandler):
+class EvidenciaHandler(OfficerApiHandler):
     """The photo is read as it arrives (hashing it chunk by chunk), never beyond its limit."""
 
     REQUEST_FIELDS = {"foto": "cuerpo", "infraccion": "id"}
-    claims: Claims
+    target: dict[str, Any]
 
     def initialize(self, **kwargs: Any) -> None:
         super().initialize(**kwargs)
@@ -50,10 +48,10 @@ class EvidenciaHandler(ApiHandler):
         return config.evidence_max_bytes
 
     async def prepare(self) -> None:
-        try:
-            self.claims = self.token_service.decode(self.bearer_token())
-        except InvalidToken as error:
-            raise unauthorized(str(error)) from None
+        """Refuse before the photo is received: a token that is not live, an infraction that is not
+        this officer's (Tornado reads the body only once this is done)."""
+        await super().prepare()
+        self.target = await self.repos.infracciones.evidence_target(self.path_args[0], oficial_id=self.oficial["_id"])
 
     def data_received(self, chunk: bytes) -> None:
         self._hash.update(chunk)
@@ -71,13 +69,12 @@ class EvidenciaHandler(ApiHandler):
         if not data:
             raise ApiError(400, "Envíe la foto en el cuerpo de la solicitud (una imagen JPEG o PNG).")
         try:
-            photo = await asyncio.to_thread(photo_or_raise, data)  # decoding is CPU work: off the event loop
+            photo = await checked_photo(data)
         except InvalidValue as error:
             raise ApiError(400, error.message, errors=[{"campo": "cuerpo", "mensaje": error.message}]) from None
         entry, created = await self.repos.infracciones.add_evidence(
-            infraccion_id,
-            numero_oficial=self.claims.numero,
-            jti=self.claims.jti,
+            self.target,
+            oficial_id=self.oficial["_id"],
             data=data,
             sha256=self._hash.hexdigest(),
             photo=photo,

@@ -112,6 +112,8 @@ def field_errors(error: ValidationError) -> list[dict[str, str]]:
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         field = ".".join(str(part) for part in item["loc"]) or "cuerpo"
         message = item["msg"] if item["type"] == _OWN_MESSAGES else _MESSAGES.get(item["type"], "Valor inválido.")
+        if item["loc"] and item["type"] in ("model_type", "model_attributes_type"):
+            message = "Debe ser un objeto JSON."  # a field such as ubicacion, not the body
         errors.append({"campo": field, "mensaje": message})
     return errors
 

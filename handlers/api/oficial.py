@@ -4,29 +4,9 @@ offence catalogue for its offline copy (``GET /api/catalogo``, revalidated with 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 from domain import catalogo
-from domain.errors import CredentialNotLive
-from handlers.api.base import ApiHandler, iso_utc, unauthorized
-from services.tokens import Claims, InvalidToken
-
-
-class OfficerApiHandler(ApiHandler):
-    """A read by an officer's app: the bearer token must verify and be live (one command)."""
-
-    claims: Claims
-    oficial: dict[str, Any]
-
-    async def prepare(self) -> None:
-        try:
-            self.claims = self.token_service.decode(self.bearer_token())
-        except InvalidToken as error:
-            raise unauthorized(str(error)) from None
-        oficial = await self.repos.oficiales.find_live(numero=self.claims.numero, jti=self.claims.jti)
-        if oficial is None:
-            raise CredentialNotLive()
-        self.oficial = oficial
+from handlers.api.base import OfficerApiHandler, iso_utc
 
 
 class YoHandler(OfficerApiHandler):
@@ -49,7 +29,7 @@ class CatalogoHandler(OfficerApiHandler):
     async def get(self) -> None:
         now = self.clock.now()
         codes = []
-        for versions in (await self.repos.catalog_cache.codes(self.repos.catalogo)).values():
+        for versions in (await self.repos.catalog_cache.fresh(self.repos.catalogo)).values():  # read again only if stale
             current = catalogo.in_force(versions, now)
             if current is not None:
                 codes.append(

@@ -141,8 +141,10 @@ class InfraccionRepository(ListingMixin, StatesMixin, EvidenceMixin):
                     field="clave_idempotencia",
                 ) from error
         else:
+            offence = (attempted.get("infraccion") or {}).get("codigo")  # None matches a load without a code
             original = await self.collection.find_one(
-                {**{k: attempted[k] for k in ("oficial_id", "placa_patente", "timestamp")}, "carga.via": "api"}
+                {**{k: attempted[k] for k in ("oficial_id", "placa_patente", "timestamp")}, "infraccion.codigo": offence, "carga.via": "api"},
+                hint="misma_observacion_codigo",
             )
         if original is None:  # pragma: no cover - the unique index just said it exists
             raise error

@@ -30,13 +30,14 @@ LIST_FILTERS = {
 SORT_FIELDS = {"infraccion": "timestamp", "registro": "registrada_en"}
 INDEXES = [
     IndexModel([("vehiculo_id", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)], name="vehiculo_timestamp"),
-    # A retry without an Idempotency-Key is the same observation (officer, plate, time) loaded
-    # again. Only loads through the API: a correction may repeat its original's plate and time.
+    # A retry without an Idempotency-Key is the same observation (officer, plate, time, offence
+    # code) loaded again; two offences seen at once are two infractions. Only loads through the
+    # API: a correction may repeat its original's plate and time.
     IndexModel(
-        [("oficial_id", ASCENDING), ("placa_patente", ASCENDING), ("timestamp", ASCENDING)],
+        [("oficial_id", ASCENDING), ("placa_patente", ASCENDING), ("timestamp", ASCENDING), ("infraccion.codigo", ASCENDING)],
         unique=True,
         partialFilterExpression={"carga.via": "api"},
-        name="misma_observacion_api",
+        name="misma_observacion_codigo",
     ),
     IndexModel(
         [("clave_idempotencia", ASCENDING)],
@@ -51,8 +52,8 @@ INDEXES = [
         for key, sort in SORT_FIELDS.items()
     ),
 ]
-# Replaced by persona_infraccion, lista_registro and misma_observacion_api.
-RETIRED_INDEXES = ("persona", "registrada_en", "same_observation_unique")
+# Replaced by persona_infraccion, lista_registro and misma_observacion_codigo.
+RETIRED_INDEXES = ("persona", "registrada_en", "same_observation_unique", "misma_observacion_api")
 # The version is explicit because the server fills it in, and an implicit one would conflict on the next start.
 INDEXES.append(IndexModel([("ubicacion", "2dsphere")], name="ubicacion", sparse=True, **{"2dsphereIndexVersion": 3}))
 VALIDATOR = {
