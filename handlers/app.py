@@ -11,6 +11,7 @@ from typing import Any, Iterator
 import tornado.web
 
 from config import Settings
+from handlers import officer_app
 from handlers.admin import auditoria, catalogo, dashboard, infracciones, oficiales, personas, session, vehiculos
 from handlers.api import evidencias, informe, oficial, system
 from handlers.api import infracciones as api_infracciones
@@ -35,6 +36,7 @@ def routes() -> list[Any]:
         *evidencias.default_handlers,
         *oficial.default_handlers,
         (r"/api/.*", ApiNotFoundHandler),  # after every API route: unknown API paths answer JSON
+        *officer_app.default_handlers,
         *dashboard.default_handlers,
         *session.default_handlers,
         *personas.default_handlers,
