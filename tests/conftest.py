@@ -4,8 +4,9 @@ httpx. Nothing here mocks the driver. Helpers that tests import are in ``tests/h
 
 from __future__ import annotations
 
+import socket
 import uuid
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -31,6 +32,15 @@ async def mongo(mongo_uri: str):
     client = mongo_client(mongo_uri)
     yield client
     await client.close()
+
+
+@pytest.fixture
+def unreachable_uri() -> Iterator[str]:
+    """A MongoDB URI whose port refuses connections for the whole test: bound but never listening,
+    so no other process can start listening there meanwhile (a port bound and closed could be)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"mongodb://127.0.0.1:{sock.getsockname()[1]}/?directConnection=true"
 
 
 @pytest.fixture

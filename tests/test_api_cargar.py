@@ -11,7 +11,7 @@ import pytest
 
 from repositories import Repositories
 from services.database import mongo_client
-from tests.helpers.api import World, cargar, check_contract, closed_port, infraction_body, make_world, recent
+from tests.helpers.api import World, cargar, check_contract, infraction_body, make_world, recent
 from tests.helpers.app import make_settings, serve
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -213,8 +213,8 @@ async def test_unexpected_database_error_is_a_generic_500(client, world, db, cap
     assert any(problem["request_id"] in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
 
 
-async def test_unreachable_database_is_503(world):
-    client = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+async def test_unreachable_database_is_503(world, unreachable_uri):
+    client = mongo_client(unreachable_uri, serverSelectionTimeoutMS=300)
     try:
         async with serve(make_settings(), Repositories.over(client["transito"])) as app:
             async with httpx.AsyncClient(base_url=app.url) as http:

@@ -13,7 +13,7 @@ from repositories import Repositories, prepare_database
 from repositories.consultas import LookupRepository
 from services.lookups import LookupLog, lookup_key
 from services.database import mongo_client
-from tests.helpers.api import World, check_contract, closed_port, jti_of, make_world
+from tests.helpers.api import World, check_contract, jti_of, make_world
 from tests.helpers.app import client_meeting_fail_point, make_settings, serve
 
 
@@ -175,8 +175,8 @@ async def test_unexpected_database_error_is_a_generic_500(mongo_uri, db, world, 
     assert after.status_code == 200
 
 
-async def test_unreachable_database_is_503():
-    client = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+async def test_unreachable_database_is_503(unreachable_uri):
+    client = mongo_client(unreachable_uri, serverSelectionTimeoutMS=300)
     try:
         async with serve(make_settings(), Repositories.over(client["transito"])) as app:
             async with httpx.AsyncClient(base_url=app.url) as http:

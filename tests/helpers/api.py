@@ -8,7 +8,6 @@ import base64
 import dataclasses
 import datetime as dt
 import json
-import socket
 from typing import Any
 
 import httpx
@@ -126,13 +125,6 @@ async def make_world(
     oficial = await repos.oficiales.create(nombre="Juan Soto", numero=numero)
     issued = await TokenService(secret).issue(repos, numero=numero, label="tablet de prueba")
     return World(persona, vehiculo, oficial, issued.token, issued.record.id)
-
-
-def closed_port() -> int:
-    """A local TCP port nobody listens on (for "MongoDB is unreachable" tests)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def recent(minutes: int = 60) -> str:
