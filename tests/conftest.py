@@ -4,6 +4,7 @@ httpx. Nothing here mocks the driver. Helpers that tests import are in ``tests/h
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from typing import AsyncIterator, Iterator
@@ -20,7 +21,12 @@ from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, RunningApp, make_s
 
 @pytest.fixture(scope="session")
 def mongo_uri() -> AsyncIterator[str]:
-    """A throwaway SecantusDB server, with fail points enabled for the fault tests."""
+    """A throwaway SecantusDB server, with fail points enabled for the fault tests; or the one that
+    TEST_MONGODB_URI names (``make mutation`` starts one for its thousands of short test runs; every
+    test works in a database of its own, so they can share a server)."""
+    if os.environ.get("TEST_MONGODB_URI"):
+        yield os.environ["TEST_MONGODB_URI"]
+        return
     server = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
     server.start()
     yield server.uri
