@@ -19,8 +19,8 @@ from tests.helpers.api import (
     unsigned_token,
 )
 from domain.clock import FixedClock
-from services.tokens import Claims, InvalidToken, TokenService
-from tests.helpers.app import post_form
+from services.tokens import LEEWAY_SECONDS, Claims, InvalidToken, TokenService
+from tests.helpers.app import admin_at, post_form
 
 
 @pytest.fixture
@@ -158,38 +158,40 @@ def page_text(html: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-async def test_admin_issues_lists_and_revokes_a_token(admin_client, repos):
-    oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
-    await make_world(repos, numero=43)  # a vehicle to fine, and another officer
-    page = f"/admin/oficiales/{oficial.id}"
-    assert "Generar token" in (await admin_client.get(page)).text
+async def test_admin_issues_lists_and_revokes_a_token(db):
+    """Issued a few seconds before midnight UTC on a month's last day (the listing shows UTC): its
+    dates come from the app's clock, not from the test's."""
+    clock = FixedClock(dt.datetime(2026, 11, 30, 23, 59, 50, tzinfo=dt.timezone.utc))
+    async with admin_at(db, clock) as (repos, admin_client):
+        oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
+        await make_world(repos, numero=43)  # a vehicle to fine, and another officer
+        page = f"/admin/oficiales/{oficial.id}"
+        assert "Generar token" in (await admin_client.get(page)).text
 
-    response = await post_form(admin_client, f"{page}/tokens", {"dias": "30", "etiqueta": "tablet patrulla 7"}, page=page)
-    assert response.status_code == 200, response.text
-    token = _TOKEN_FIELD.search(response.text).group(1)
-    assert "no se volverá a mostrar" in response.text
-    shown = page_text(response.text)
-    assert f"curl -X POST http://{admin_client.base_url.netloc.decode()}/api/cargar_infraccion" in shown
-    assert f"Authorization: Bearer {token}" in shown
+        response = await post_form(admin_client, f"{page}/tokens", {"dias": "30", "etiqueta": "tablet patrulla 7"}, page=page)
+        assert response.status_code == 200, response.text
+        token = _TOKEN_FIELD.search(response.text).group(1)
+        assert "no se volverá a mostrar" in response.text
+        shown = page_text(response.text)
+        assert f"curl -X POST http://{admin_client.base_url.netloc.decode()}/api/cargar_infraccion" in shown
+        assert f"Authorization: Bearer {token}" in shown
 
-    # The token works, and the list shows it with its label, dates and status.
-    assert (await cargar(admin_client, token, infraction_body())).status_code == 200
-    listing = (await admin_client.get(page)).text
-    assert token not in listing, "a token is shown once only"
-    today = dt.datetime.now(dt.timezone.utc)
-    created, expires = today.strftime("%Y-%m-%d"), (today + dt.timedelta(days=30)).strftime("%Y-%m-%d")
-    assert re.search(rf"tablet patrulla 7 {created} \d\d:\d\d {expires} \d\d:\d\d vigente", page_text(listing))
+        # The token works, and the list shows it with its label, dates and status.
+        assert (await cargar(admin_client, token, infraction_body(now=clock.now()))).status_code == 200
+        listing = (await admin_client.get(page)).text
+        assert token not in listing, "a token is shown once only"
+        assert "tablet patrulla 7 2026-11-30 23:59 2026-12-30 23:59 vigente" in page_text(listing)  # the clock's dates
 
-    revoke = _REVOKE_ACTION.search(listing).group(1)
-    response = await post_form(admin_client, revoke, {}, page=page)
-    assert response.status_code == 302
-    after = (await admin_client.get(response.headers["Location"])).text
-    assert "Se revocó el token «tablet patrulla 7»" in after
-    assert re.search(r"tablet patrulla 7 [\d:\- ]+ revocado \(?revocado por un administrador", page_text(after))
-    assert not _REVOKE_ACTION.search(after)
-    refused = await cargar(admin_client, token, infraction_body(minutes_ago=5))
-    assert refused.status_code == 401
-    check_contract(refused)
+        revoke = _REVOKE_ACTION.search(listing).group(1)
+        response = await post_form(admin_client, revoke, {}, page=page)
+        assert response.status_code == 302
+        after = (await admin_client.get(response.headers["Location"])).text
+        assert "Se revocó el token «tablet patrulla 7»" in after
+        assert re.search(r"tablet patrulla 7 [\d:\- ]+ revocado \(?revocado por un administrador", page_text(after))
+        assert not _REVOKE_ACTION.search(after)
+        refused = await cargar(admin_client, token, infraction_body(minutes_ago=5, now=clock.now()))
+        assert refused.status_code == 401
+        check_contract(refused)
 
 
 @pytest.mark.parametrize("dias", ["0", "366", "muchos", ""])
@@ -233,3 +235,36 @@ def test_a_verified_token_is_reused_but_still_expires():
     forged = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
     with pytest.raises(InvalidToken):
         service.decode(forged)
+
+
+@pytest.mark.parametrize(
+    ("issued_at", "days", "created", "expires"),
+    [
+        pytest.param(dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=dt.timezone.utc), 1, "2026-12-31 23:59", "2027-01-01 23:59", id="year-end"),
+        # 30 × 24 hours, whatever Santiago's clocks do meanwhile (they go back on April 5th, 2026)
+        pytest.param(dt.datetime(2026, 3, 20, 12, 0, tzinfo=dt.timezone.utc), 30, "2026-03-20 12:00", "2026-04-19 12:00", id="across-april-change"),
+        pytest.param(dt.datetime(2026, 8, 31, 3, 30, tzinfo=dt.timezone.utc), 7, "2026-08-31 03:30", "2026-09-07 03:30", id="across-september-change"),
+    ],
+)
+async def test_a_token_lives_exactly_its_days_by_the_apps_clock(db, issued_at, days, created, expires):
+    """The listing shows the dates the app's clock gives, the API accepts the token until its last
+    second, and refuses it once it is past expiry and the 30 s of leeway for phones' clocks."""
+    clock = FixedClock(issued_at)
+    async with admin_at(db, clock) as (repos, admin_client):
+        persona = await repos.personas.create(nombre="Ana Pérez", correo="ana.perez@example.cl")
+        await repos.vehiculos.create(placa_patente="BBCD12", marca="Toyota", color="Rojo", persona_id=persona.id)
+        oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
+        page = f"/admin/oficiales/{oficial.id}"
+        response = await post_form(admin_client, f"{page}/tokens", {"dias": str(days), "etiqueta": "tablet"}, page=page)
+        token = _TOKEN_FIELD.search(response.text).group(1)
+        assert f"tablet {created} {expires} vigente" in page_text((await admin_client.get(page)).text)
+        (record,) = await repos.tokens.list_for_officer(oficial.id)
+        assert record.expira_en - record.creado_en == dt.timedelta(days=days)
+
+        clock.set(record.expira_en - dt.timedelta(seconds=1))
+        assert (await cargar(admin_client, token, infraction_body(now=clock.now()))).status_code == 200
+        assert record.status(clock.now()) == "vigente"
+        clock.set(record.expira_en + dt.timedelta(seconds=LEEWAY_SECONDS + 1))
+        refused = await cargar(admin_client, token, infraction_body(minutes_ago=1, now=clock.now()))
+        assert refused.status_code == 401 and "expiró" in check_contract(refused)["detail"]
+        assert record.status(clock.now()) == "expirado"
