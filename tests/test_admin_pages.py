@@ -385,8 +385,12 @@ async def test_persona_list_search_and_paging(admin_client, repos):
     second = await admin_client.get("/admin/personas/?page=2")
     assert "Persona 20" in text(second) and "Zoe Única" in text(second) and "Persona 19" not in text(second)
     assert "Página 2 de 2" in text(second)
-    for bad in ("0", "-1", "abc", "99999999999"):
-        assert (await admin_client.get(f"/admin/personas/?page={bad}")).status_code == 200
+    for bad in ("0", "-1", "abc", "99999999999", "²", "1.5"):  # not a page: the first one is shown
+        shown = await admin_client.get(f"/admin/personas/?page={bad}")
+        assert shown.status_code == 200, bad
+        assert "Página 1 de 2" in text(shown) and "Persona 00" in text(shown) and "Persona 20" not in text(shown), bad
+    beyond = await admin_client.get("/admin/personas/?page=3")  # past the last page: an empty page, not an error
+    assert beyond.status_code == 200 and "Persona" not in text(beyond).split("registro(s)")[1]
 
     found = await admin_client.get("/admin/personas/", params={"q": "OTRO.CL"})
     assert "1 registro(s) para «OTRO.CL»" in text(found) and "Zoe Única" in text(found)

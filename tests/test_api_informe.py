@@ -134,11 +134,20 @@ async def test_invalid_queries_are_400(client, world, query, campos):
     assert {e["campo"] for e in check_contract(response)["errors"]} == campos
 
 
-async def test_limits_at_the_edges_are_accepted(client, world):
-    for params in ({"limit": 1}, {"limit": 500}, {"offset": 1_000_000}):
+async def test_limits_at_the_edges_are_accepted_and_obeyed(client, repos, world):
+    ids = [await record(repos, world, "BBCD12", hours) for hours in (1, 2, 3)]  # newest first
+    expected = [
+        ({"limit": 1}, (3, 1, 0), ids[:1]),
+        ({"limit": 500}, (3, 500, 0), ids),
+        ({"offset": 1_000_000}, (3, 100, 1_000_000), []),
+        ({"limit": 1, "offset": 2}, (3, 1, 2), ids[2:]),
+    ]
+    for params, (total, limit, offset), shown in expected:
         response = await informe(client, email="ana.perez@example.cl", **params)
         assert response.status_code == 200, params
-        check_contract(response)
+        page = check_contract(response)
+        assert (page["total"], page["limit"], page["offset"]) == (total, limit, offset), params
+        assert [item["id"] for item in page["infracciones"]] == shown, params
 
 
 async def test_rate_limit_is_429_with_retry_after(repos, world):
