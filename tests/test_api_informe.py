@@ -221,7 +221,9 @@ async def test_lookups_are_kept_the_configured_number_of_days(db):
 
 
 async def test_a_lookup_log_that_cannot_be_written_keeps_its_entries_for_later(mongo_uri, db, world):
-    async with client_meeting_fail_point(mongo_uri, "consultas-fault", failCommands=["insert"], errorCode=91) as faulty:
+    # A refusal the driver does not retry (8, UnknownError): with "shutting down" (91) the driver's own
+    # retry waited for its monitor, and whether the flush failed depended on how busy the machine was.
+    async with client_meeting_fail_point(mongo_uri, "consultas-fault", failCommands=["insert"], errorCode=8) as faulty:
         log = LookupLog(LookupRepository(faulty[db.name]), b"k" * 32, FixedClock(dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)))
         log.record(correo="a@example.cl", client="127.0.0.1", results=0)
         await log.flush()  # meets the fail point: kept
