@@ -71,8 +71,9 @@ def check_guards(env: dict[str, str]) -> dict[str, dict[str, object]]:
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-header", test],
                 cwd=tree, env=env, capture_output=True, text=True,
             )
-        lost = [line for line in run.stdout.splitlines() if "rounds let both" in line or line.startswith("E   ")]
-        results[patch] = {"test": test, "failed": run.returncode == 1, "exit_code": run.returncode, "evidence": lost[:3]}
+        errors = [line[1:].strip() for line in run.stdout.splitlines() if line.startswith("E ")]
+        evidence = [line.split("; the first:")[0][:200] for line in errors[:1]]
+        results[patch] = {"test": test, "failed": run.returncode == 1, "exit_code": run.returncode, "evidence": evidence}
         print(f"guard {patch}: {'caught' if run.returncode == 1 else 'NOT CAUGHT'} by {test}", flush=True)
     return results
 
