@@ -243,6 +243,8 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     name a persona who no longer exists: the delete must be refused until it settles."""
     ana = await repos.personas.create(nombre="Ana", correo="ana.vende@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.compra@example.cl")
+    # another vehicle, with nothing in flight, stored first: the check must look at the right one
+    await repos.vehiculos.create(placa_patente="BYST11", marca="Fiat", color="Azul", persona_id=beto.id)
     vehiculo = await repos.vehiculos.create(placa_patente="RACE11", marca="Kia", color="Gris", persona_id=ana.id)
     await repos.oficiales.create(nombre="Carla", numero=9191)
     issued = await TokenService("j" * 48).issue(repos, numero=9191)
