@@ -511,13 +511,16 @@ async def test_vehicle_and_officer_with_infracciones_cannot_be_deleted(admin_cli
 
 
 async def test_vehicle_list_search_and_paging(admin_client, repos, ana):
-    for i in range(22):
-        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     await repos.vehiculos.create(placa_patente="ZZXX99", marca="Subaru", color="Negro", persona_id=ana.id)
+    for i in reversed(range(22)):  # stored out of order: the list sorts by plate
+        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     first = await admin_client.get("/admin/vehiculos/")
-    assert "23 registro(s)" in text(first) and "AAAA19" in text(first) and "AAAA20" not in text(first)
+    assert "23 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    plates = re.findall(r"AAAA\d\d|ZZXX99", text(first))
+    assert plates == [f"AAAA{i:02d}" for i in range(20)], plates
     second = await admin_client.get("/admin/vehiculos/?page=2")
-    assert "AAAA20" in text(second) and "ZZXX99" in text(second)
+    assert re.findall(r"AAAA\d\d|ZZXX99", text(second)) == ["AAAA20", "AAAA21", "ZZXX99"]
+    assert "Página 2 de 2" in text(second)
     assert "ZZXX99" in text(await admin_client.get("/admin/vehiculos/", params={"q": "zz-xx"}))
     found = await admin_client.get("/admin/vehiculos/", params={"q": "subaru"})
     assert "1 registro(s)" in text(found) and "AAAA00" not in text(found)

@@ -19,7 +19,7 @@ from bson import ObjectId
 from repositories import Repositories
 from domain.errors import Conflict, CredentialNotLive, MissingReference, NotFound, StillReferenced
 from services.tokens import TokenService
-from tests.helpers.app import client_meeting_fail_point
+from tests.helpers.app import client_meeting_fail_point, record_infraction
 from tests.helpers.commands import Recorder
 
 ROUNDS = 30
@@ -243,10 +243,12 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     name a persona who no longer exists: the delete must be refused until it settles."""
     ana = await repos.personas.create(nombre="Ana", correo="ana.vende@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.compra@example.cl")
-    # another vehicle, with nothing in flight, stored first: the check must look at the right one
+    # another vehicle, stored first, with one infraction written (nothing in flight): the check
+    # must look at the vehicle that was transferred, not at any vehicle
     await repos.vehiculos.create(placa_patente="BYST11", marca="Fiat", color="Azul", persona_id=beto.id)
     vehiculo = await repos.vehiculos.create(placa_patente="RACE11", marca="Kia", color="Gris", persona_id=ana.id)
     await repos.oficiales.create(nombre="Carla", numero=9191)
+    await record_infraction(repos, numero=9191, placa="BYST11")
     issued = await TokenService("j" * 48).issue(repos, numero=9191)
     jti = TokenService("j" * 48).decode(issued.token).jti
 

@@ -380,10 +380,18 @@ async def test_revoking_twice_keeps_the_first_revocation(repos):
     oficial = await repos.oficiales.create(nombre="Juan", numero=4444)
     issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4444)
     first = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="primera")
+    assert first.motivo_revocacion == "primera" and first.revocado_en is not None
     again = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="segunda")
     assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
     stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
     assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_get_many_returns_exactly_the_personas_asked_for(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.many@example.cl")
+    assert await repos.personas.get_many([ana.id, beto.id, ana.id]) == {ana.id: ana, beto.id: beto}
 
 
 async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
