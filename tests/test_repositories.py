@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
+from domain.rules import MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
 from services.demo_data import DemoData
 from services.tokens import TokenService
@@ -319,6 +320,7 @@ async def test_changing_the_badge_number_revokes_the_tokens_that_carry_the_old_o
     await repos.oficiales.update(oficial.id, nombre="Juan Soto", numero=43, activo=True)
     [record] = await repos.tokens.list_for_officer(oficial.id)
     assert record.status(dt.datetime.now(dt.timezone.utc)) == "revocado"
+    assert record.motivo_revocacion == "número cambiado"
     assert (await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"] == []
     # A rename alone keeps them.
     await TokenService(make_settings().jwt_secret).issue(repos, numero=43)
@@ -385,6 +387,23 @@ async def test_revoking_twice_keeps_the_first_revocation(repos):
     assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
     stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
     assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_reason(repos):
+    """Not only the activation button: an edit that deactivates kills the tokens, so that
+    reactivating the officer later cannot bring them back."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4545)
+    await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4545)
+    await repos.oficiales.update(oficial.id, nombre="Juan", numero=4545, activo=False)
+    assert (await repos.oficiales.collection.find_one({"numero": 4545}))["token_jtis"] == []
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert (record.status(dt.datetime.now(dt.timezone.utc)), record.motivo_revocacion) == ("revocado", "oficial desactivado")
+
+
+async def test_the_largest_badge_number_is_found_by_number(repos):
+    await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    found = await repos.oficiales.search(q=str(MAX_BADGE_NUMBER), page=1, per_page=20)
+    assert [o.numero for o in found.items] == [MAX_BADGE_NUMBER]
 
 
 async def test_get_many_returns_exactly_the_personas_asked_for(repos):
