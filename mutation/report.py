@@ -43,7 +43,7 @@ def collect() -> tuple[dict[str, str], dict[str, str]]:
         data.load()
         for name, exit_code in data.exit_code_by_key.items():
             statuses[name] = status_by_exit_code[exit_code]
-            if statuses[name] != "killed":
+            if statuses[name] not in ("killed", "not checked"):
                 diffs[name] = get_diff_for_mutant(name, path=path)
     return statuses, diffs
 
@@ -59,7 +59,7 @@ def write(guards: dict[str, dict[str, object]]) -> int:
 
     survivors, unexplained = [], []
     for name, status in sorted(statuses.items()):
-        if status == "killed":
+        if status in ("killed", "not checked"):  # not checked: counted, not listed (the next run tries them)
             continue
         change = changed_line(diffs[name])
         note = notes.get(name)
@@ -106,7 +106,8 @@ def markdown(summary: dict, reasons: dict[str, str]) -> str:
         "tests that call the mutated function.",
         "",
         f"**{summary['mutants']} mutants**: " + ", ".join(f"{n} {status}" for status, n in sorted(statuses.items(), key=lambda kv: -kv[1]))
-        + f". Killed among those tried: {summary['score_of_tested']:.1%}.",
+        + f". Killed among those tried: {summary['score_of_tested']:.1%}."
+        + (f" {statuses['not checked']} were not tried yet: the next `make mutation` starts with them." if statuses.get("not checked") else ""),
         "",
         "| module | " + " | ".join(sorted({s for c in summary["by_module"].values() for s in c})) + " |",
     ]

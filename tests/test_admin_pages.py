@@ -595,6 +595,7 @@ async def test_oficial_list_search_and_paging(admin_client, repos):
         await repos.oficiales.create(nombre=f"Oficial {i:02d}", numero=100 + i)
     first = await admin_client.get("/admin/oficiales/")
     assert "23 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    assert "Oficial 20" in text(first) and "Oficial 21" not in text(first)  # 20 a page
     second = await admin_client.get("/admin/oficiales/?page=2")
     assert "Oficial 23" in text(second) and "Oficial 01" not in text(second)
     found = await admin_client.get("/admin/oficiales/", params={"q": "105"})

@@ -400,6 +400,15 @@ async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_rea
     assert (record.status(dt.datetime.now(dt.timezone.utc)), record.motivo_revocacion) == ("revocado", "oficial desactivado")
 
 
+async def test_activating_an_active_officer_keeps_its_tokens(repos):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4646)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4646)
+    await repos.oficiales.set_active(oficial.id, True)
+    assert (await repos.oficiales.collection.find_one({"numero": 4646}))["token_jtis"] == [issued.record.jti]
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert record.revocado_en is None
+
+
 async def test_the_largest_badge_number_is_found_by_number(repos):
     await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
     found = await repos.oficiales.search(q=str(MAX_BADGE_NUMBER), page=1, per_page=20)
