@@ -5,6 +5,7 @@ import datetime as dt
 import re
 import uuid
 
+import jwt
 import pytest
 
 from tests.helpers.api import (
@@ -19,7 +20,8 @@ from tests.helpers.api import (
     unsigned_token,
 )
 from domain.clock import FixedClock
-from services.tokens import LEEWAY_SECONDS, Claims, InvalidToken, TokenService
+from domain.errors import NotFound
+from services.tokens import LEEWAY_SECONDS, VERIFIED_CACHE_SIZE, Claims, InvalidToken, TokenService
 from tests.helpers.app import admin_at, post_form
 
 
@@ -268,3 +270,87 @@ async def test_a_token_lives_exactly_its_days_by_the_apps_clock(db, issued_at, d
         refused = await cargar(admin_client, token, infraction_body(minutes_ago=1, now=clock.now()))
         assert refused.status_code == 401 and "expiró" in check_contract(refused)["detail"]
         assert record.status(clock.now()) == "expirado"
+
+
+# -- the token service at its edges (what mutation testing asks of services/tokens.py) -------------
+EDGE_SECRET = "edge-test-secret-" + "0123456789abcdefghijklmnop"
+T0 = dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.timezone.utc)
+
+
+def edge_token(service: TokenService, **claims) -> str:
+    base = {"sub": "7", "jti": "abc", "iat": T0, "exp": T0 + dt.timedelta(minutes=5)}
+    return jwt.encode({**base, **claims}, EDGE_SECRET, algorithm="HS256")
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["first-use", "cached"])
+def test_expiry_is_accepted_up_to_the_leeway_and_not_a_millisecond_more(cached):
+    clock = FixedClock(T0)
+    service = TokenService(EDGE_SECRET, clock)
+    token = edge_token(service)
+    if cached:
+        service.decode(token)
+    clock.set(T0 + dt.timedelta(minutes=5, seconds=LEEWAY_SECONDS))
+    assert service.decode(token) == Claims(numero=7, jti="abc")
+    clock.set(T0 + dt.timedelta(minutes=5, seconds=LEEWAY_SECONDS, milliseconds=1))
+    with pytest.raises(InvalidToken, match="expiró"):
+        service.decode(token)
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_a_token_from_the_future_is_accepted_within_the_leeway_only(claim):
+    service = TokenService(EDGE_SECRET, FixedClock(T0))
+    assert service.decode(edge_token(service, **{claim: T0 + dt.timedelta(seconds=LEEWAY_SECONDS)})).numero == 7
+    with pytest.raises(InvalidToken, match="todavía no es válido"):
+        service.decode(edge_token(service, **{claim: T0 + dt.timedelta(seconds=LEEWAY_SECONDS + 1)}))
+
+
+@pytest.mark.parametrize(
+    ("claims", "accepted"),
+    [
+        ({"sub": str(2**53)}, True),  # the largest badge number
+        ({"sub": str(2**53 + 1)}, False),
+        ({"sub": "0042"}, True),
+        ({"jti": ""}, False),
+        ({"jti": 7}, False),
+        ({"exp": "mañana"}, False),
+        ({"iat": "ayer"}, False),
+        ({"nbf": "ayer"}, False),
+    ],
+)
+def test_claims_that_are_not_what_they_should_be_are_refused(claims, accepted):
+    service = TokenService(EDGE_SECRET, FixedClock(T0))
+    token = edge_token(service, **claims)
+    if accepted:
+        assert service.decode(token).numero == int(claims["sub"])
+    else:
+        with pytest.raises(InvalidToken, match="no es válido"):
+            service.decode(token)
+
+
+def test_the_verified_tokens_kept_are_bounded_and_the_oldest_goes_first():
+    service = TokenService(EDGE_SECRET, FixedClock(T0))
+    tokens = [edge_token(service, jti=f"j{n}") for n in range(VERIFIED_CACHE_SIZE + 1)]
+    for token in tokens:
+        service.decode(token)
+    assert len(service._verified) == VERIFIED_CACHE_SIZE
+    assert tokens[0] not in service._verified and tokens[1] in service._verified and tokens[-1] in service._verified
+
+
+async def test_issue_checks_the_lifetime_and_dates_the_token_from_its_clock(repos):
+    clock = FixedClock(T0.replace(microsecond=999_999))
+    service = TokenService(EDGE_SECRET, clock)
+    await repos.oficiales.create(nombre="Juan", numero=7)
+    for days in (0, 366):
+        with pytest.raises(ValueError):
+            await service.issue(repos, numero=7, days=days)
+    for days in (1, 365):
+        issued = await service.issue(repos, numero=7, days=days, label="  tablet  ")
+        assert (issued.record.creado_en, issued.record.expira_en) == (T0, T0 + dt.timedelta(days=days))
+        assert issued.record.etiqueta == "tablet"
+        decoded = jwt.decode(issued.token, EDGE_SECRET, algorithms=["HS256"], options={"verify_exp": False})
+        assert (decoded["sub"], decoded["jti"], decoded["iat"], decoded["exp"]) == (
+            "7", issued.record.jti, int(T0.timestamp()), int((T0 + dt.timedelta(days=days)).timestamp())
+        )
+    await repos.oficiales.set_active((await repos.oficiales.get_by_numero(7)).id, False)
+    with pytest.raises(NotFound, match="inactivo"):
+        await service.issue(repos, numero=7)
