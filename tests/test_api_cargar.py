@@ -230,6 +230,20 @@ async def test_same_key_with_a_different_body_is_409(client, world, repos):
     assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
 
 
+@pytest.mark.parametrize("changed", ["placa_patente", "timestamp", "comentarios"])
+async def test_same_key_with_any_field_changed_is_409(client, world, repos, changed):
+    """Each recorded fact is compared, not only the time: a key reused for another plate or another
+    comment is another infraction, refused."""
+    await repos.vehiculos.create(placa_patente="OTRA12", marca="Fiat", color="Azul", persona_id=world.persona.id)
+    key = {"Idempotency-Key": f"clave-{changed}"}
+    body = infraction_body(minutes_ago=60)
+    assert (await cargar(client, world.token, body, **key)).status_code == 200
+    other = {"placa_patente": "OTRA12", "timestamp": recent(30), "comentarios": "Otra cosa."}[changed]
+    response = await cargar(client, world.token, {**body, changed: other}, **key)
+    assert response.status_code == 409, response.text
+    assert await repos.infracciones.count() == 1
+
+
 async def test_same_key_from_two_officers_are_two_infractions(client, world, repos):
     other = await repos.oficiales.create(nombre="María Rojas", numero=7)
     from services.tokens import TokenService
