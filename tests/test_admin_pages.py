@@ -363,18 +363,22 @@ async def test_duplicate_correo_is_shown_beside_the_field_with_the_users_values(
 
 async def test_persona_detail_lists_her_vehicles_and_delete_is_refused_naming_them(admin_client, repos, ana, auto):
     await repos.vehiculos.create(placa_patente="ZZTT99", marca="Kia", color="Azul", persona_id=ana.id)
+    await repos.vehiculos.create(placa_patente="AAAA11", marca="Kia", color="Azul", persona_id=ana.id)  # stored last, sorted first
+    otro = await repos.personas.create(nombre="Otro Dueño", correo="otro.dueno@example.cl")
+    await repos.vehiculos.create(placa_patente="OTRO12", marca="Fiat", color="Gris", persona_id=otro.id)  # not hers
     detail = await admin_client.get(f"/admin/personas/{ana.id}")
-    assert "BBCD12" in text(detail) and "ZZTT99" in text(detail) and "Toyota" in text(detail)
+    assert re.findall(r"AAAA11|BBCD12|ZZTT99|OTRO12", text(detail)) == ["AAAA11", "BBCD12", "ZZTT99"]
+    assert "Toyota" in text(detail)
     assert f'/admin/vehiculos/{auto.id}"' in detail.text
 
     refused = await post_form(admin_client, f"/admin/personas/{ana.id}/borrar", {})
     assert refused.status_code == 409
-    assert "todavía es propietaria de 2 vehículo(s): BBCD12, ZZTT99" in text(refused)
-    assert (await repos.personas.get(ana.id)).n_vehiculos == 2
+    assert "todavía es propietaria de 3 vehículo(s): AAAA11, BBCD12, ZZTT99." in text(refused)
+    assert (await repos.personas.get(ana.id)).n_vehiculos == 3
 
 
 async def test_persona_list_search_and_paging(admin_client, repos):
-    for i in range(25):
+    for i in reversed(range(25)):  # stored out of order: the list sorts by name
         await repos.personas.create(nombre=f"Persona {i:02d}", correo=f"p{i:02d}@example.cl")
     await repos.personas.create(nombre="Zoe Única", correo="zoe@otro.cl")
 

@@ -14,7 +14,8 @@ from domain.rules import MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
 from services.demo_data import DemoData
 from services.tokens import TokenService
-from tests.helpers.app import make_settings, record_infraction
+from repositories import Repositories
+from tests.helpers.app import client_meeting_fail_point, make_settings, record_infraction
 
 
 
@@ -420,6 +421,27 @@ async def test_get_many_returns_exactly_the_personas_asked_for(repos):
     beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
     await repos.personas.create(nombre="Carla", correo="carla.many@example.cl")
     assert await repos.personas.get_many([ana.id, beto.id, ana.id]) == {ana.id: ana, beto.id: beto}
+
+
+async def test_create_if_missing_creates_once(repos):
+    assert await repos.admins.create_if_missing(username=" Nuevo ", password="una-clave-larga-3") is True
+    assert (await repos.admins.authenticate(username="nuevo", password="una-clave-larga-3")).username == "nuevo"
+    assert await repos.admins.create_if_missing(username="NUEVO", password="otra-clave-larga") is False
+    assert await repos.admins.authenticate(username="nuevo", password="otra-clave-larga") is None
+
+
+async def test_a_vehicle_delete_retried_by_its_transaction_still_deletes_once(repos, mongo_uri):
+    """The delete and the owner's counter are one transaction, which the driver runs again after a
+    transient error: the second attempt must find the vehicle still there (nothing of the first
+    attempt was kept) and leave the owner's counter exact."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana.retry@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="RETRY1", marca="Kia", color="Gris", persona_id=persona.id)
+    transient = {"failCommands": ["update"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    async with client_meeting_fail_point(mongo_uri, "retried-delete", **transient) as retried_client:
+        await Repositories.over(retried_client[repos.db.name]).vehiculos.delete(vehiculo.id)
+    with pytest.raises(NotFound):
+        await repos.vehiculos.get(vehiculo.id)
+    assert (await repos.personas.get(persona.id)).n_vehiculos == 0
 
 
 async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
