@@ -363,18 +363,22 @@ async def test_duplicate_correo_is_shown_beside_the_field_with_the_users_values(
 
 async def test_persona_detail_lists_her_vehicles_and_delete_is_refused_naming_them(admin_client, repos, ana, auto):
     await repos.vehiculos.create(placa_patente="ZZTT99", marca="Kia", color="Azul", persona_id=ana.id)
+    await repos.vehiculos.create(placa_patente="AAAA11", marca="Kia", color="Azul", persona_id=ana.id)  # stored last, sorted first
+    otro = await repos.personas.create(nombre="Otro Dueño", correo="otro.dueno@example.cl")
+    await repos.vehiculos.create(placa_patente="OTRO12", marca="Fiat", color="Gris", persona_id=otro.id)  # not hers
     detail = await admin_client.get(f"/admin/personas/{ana.id}")
-    assert "BBCD12" in text(detail) and "ZZTT99" in text(detail) and "Toyota" in text(detail)
+    assert re.findall(r"AAAA11|BBCD12|ZZTT99|OTRO12", text(detail)) == ["AAAA11", "BBCD12", "ZZTT99"]
+    assert "Toyota" in text(detail)
     assert f'/admin/vehiculos/{auto.id}"' in detail.text
 
     refused = await post_form(admin_client, f"/admin/personas/{ana.id}/borrar", {})
     assert refused.status_code == 409
-    assert "todavía es propietaria de 2 vehículo(s): BBCD12, ZZTT99" in text(refused)
-    assert (await repos.personas.get(ana.id)).n_vehiculos == 2
+    assert "todavía es propietaria de 3 vehículo(s): AAAA11, BBCD12, ZZTT99." in text(refused)
+    assert (await repos.personas.get(ana.id)).n_vehiculos == 3
 
 
 async def test_persona_list_search_and_paging(admin_client, repos):
-    for i in range(25):
+    for i in reversed(range(25)):  # stored out of order: the list sorts by name
         await repos.personas.create(nombre=f"Persona {i:02d}", correo=f"p{i:02d}@example.cl")
     await repos.personas.create(nombre="Zoe Única", correo="zoe@otro.cl")
 
@@ -385,8 +389,12 @@ async def test_persona_list_search_and_paging(admin_client, repos):
     second = await admin_client.get("/admin/personas/?page=2")
     assert "Persona 20" in text(second) and "Zoe Única" in text(second) and "Persona 19" not in text(second)
     assert "Página 2 de 2" in text(second)
-    for bad in ("0", "-1", "abc", "99999999999"):
-        assert (await admin_client.get(f"/admin/personas/?page={bad}")).status_code == 200
+    for bad in ("0", "-1", "abc", "99999999999", "²", "1.5"):  # not a page: the first one is shown
+        shown = await admin_client.get(f"/admin/personas/?page={bad}")
+        assert shown.status_code == 200, bad
+        assert "Página 1 de 2" in text(shown) and "Persona 00" in text(shown) and "Persona 20" not in text(shown), bad
+    beyond = await admin_client.get("/admin/personas/?page=3")  # past the last page: an empty page, not an error
+    assert beyond.status_code == 200 and "Persona" not in text(beyond).split("registro(s)")[1]
 
     found = await admin_client.get("/admin/personas/", params={"q": "OTRO.CL"})
     assert "1 registro(s) para «OTRO.CL»" in text(found) and "Zoe Única" in text(found)
@@ -507,13 +515,16 @@ async def test_vehicle_and_officer_with_infracciones_cannot_be_deleted(admin_cli
 
 
 async def test_vehicle_list_search_and_paging(admin_client, repos, ana):
-    for i in range(22):
-        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     await repos.vehiculos.create(placa_patente="ZZXX99", marca="Subaru", color="Negro", persona_id=ana.id)
+    for i in reversed(range(22)):  # stored out of order: the list sorts by plate
+        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     first = await admin_client.get("/admin/vehiculos/")
-    assert "23 registro(s)" in text(first) and "AAAA19" in text(first) and "AAAA20" not in text(first)
+    assert "23 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    plates = re.findall(r"AAAA\d\d|ZZXX99", text(first))
+    assert plates == [f"AAAA{i:02d}" for i in range(20)], plates
     second = await admin_client.get("/admin/vehiculos/?page=2")
-    assert "AAAA20" in text(second) and "ZZXX99" in text(second)
+    assert re.findall(r"AAAA\d\d|ZZXX99", text(second)) == ["AAAA20", "AAAA21", "ZZXX99"]
+    assert "Página 2 de 2" in text(second)
     assert "ZZXX99" in text(await admin_client.get("/admin/vehiculos/", params={"q": "zz-xx"}))
     found = await admin_client.get("/admin/vehiculos/", params={"q": "subaru"})
     assert "1 registro(s)" in text(found) and "AAAA00" not in text(found)
@@ -588,6 +599,7 @@ async def test_oficial_list_search_and_paging(admin_client, repos):
         await repos.oficiales.create(nombre=f"Oficial {i:02d}", numero=100 + i)
     first = await admin_client.get("/admin/oficiales/")
     assert "23 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    assert "Oficial 20" in text(first) and "Oficial 21" not in text(first)  # 20 a page
     second = await admin_client.get("/admin/oficiales/?page=2")
     assert "Oficial 23" in text(second) and "Oficial 01" not in text(second)
     found = await admin_client.get("/admin/oficiales/", params={"q": "105"})

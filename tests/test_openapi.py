@@ -30,7 +30,7 @@ from repositories import Repositories
 from services.database import mongo_client
 from services.images import MAX_PIXELS, SIGNATURES
 from services.initial_catalogue import load as load_catalogue, shipped_versions
-from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, closed_port, infraction_body, make_world, validate_schema
+from tests.helpers.api import OPENAPI, OPENAPI_PATH, _pointer, check_contract, infraction_body, make_world, validate_schema
 from tests.helpers.app import ROOT, client_meeting_fail_point, make_settings, serve
 from tests.helpers.images import photo
 
@@ -490,9 +490,9 @@ def officer_requests(world, infraccion_id: str) -> dict[tuple[str, str], dict]:
     }
 
 
-async def test_the_officers_operations_answer_503_as_documented_when_the_database_is_unreachable(repos):
+async def test_the_officers_operations_answer_503_as_documented_when_the_database_is_unreachable(repos, unreachable_uri):
     world = await make_world(repos)
-    unreachable = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+    unreachable = mongo_client(unreachable_uri, serverSelectionTimeoutMS=300)
     try:
         async with serve(make_settings(), Repositories.over(unreachable["transito"])) as app:
             async with httpx.AsyncClient(base_url=app.url, headers=world.auth, timeout=30) as http:

@@ -8,9 +8,14 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
+from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
+from domain.rules import MAX_BADGE_NUMBER
+from repositories.bulk import BulkLoader
+from services.demo_data import DemoData
 from services.tokens import TokenService
-from tests.helpers.app import make_settings, record_infraction
+from repositories import Repositories
+from tests.helpers.app import client_meeting_fail_point, make_settings, record_infraction
 
 
 
@@ -316,8 +321,160 @@ async def test_changing_the_badge_number_revokes_the_tokens_that_carry_the_old_o
     await repos.oficiales.update(oficial.id, nombre="Juan Soto", numero=43, activo=True)
     [record] = await repos.tokens.list_for_officer(oficial.id)
     assert record.status(dt.datetime.now(dt.timezone.utc)) == "revocado"
+    assert record.motivo_revocacion == "número cambiado"
     assert (await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"] == []
     # A rename alone keeps them.
     await TokenService(make_settings().jwt_secret).issue(repos, numero=43)
     await repos.oficiales.update(oficial.id, nombre="Juan Soto R.", numero=43, activo=True)
     assert len((await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"]) == 1
+
+
+# -- what the mutation run found unasserted (make mutation) --------------------------------------
+
+
+async def test_a_malformed_id_is_not_found_with_a_message_naming_what_was_looked_for(repos):
+    """Every id taken from a URL or a form is parsed in one place; the refusal names the kind of
+    record (the admin shows it) and the id as given."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana.ids@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="IDS123", marca="Kia", color="Gris", persona_id=persona.id)
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4242)
+    bad = "nope"
+    cases = [
+        ("oficial", repos.oficiales.get(bad)),
+        ("oficial", repos.oficiales.update(bad, nombre="X", numero=1, activo=True)),
+        ("oficial", repos.oficiales.set_active(bad, False)),
+        ("oficial", repos.oficiales.delete(bad)),
+        ("persona", repos.personas.get(bad)),
+        ("persona", repos.personas.get_many([bad])),
+        ("persona", repos.personas.update(bad, nombre="X", correo="x@example.cl")),
+        ("persona", repos.personas.delete(bad)),
+        ("oficial", repos.tokens.register(oficial_id=bad, jti="j", creado_en=dt.datetime.now(dt.timezone.utc),
+                                          expira_en=dt.datetime.now(dt.timezone.utc), etiqueta="")),
+        ("token", repos.tokens.revoke(bad, oficial_id=oficial.id)),
+        ("oficial", repos.tokens.revoke(str(ObjectId()), oficial_id=bad)),
+        ("oficial", repos.tokens.list_for_officer(bad)),
+        ("persona", repos.vehiculos.create(placa_patente="IDS124", marca="A", color="B", persona_id=bad)),
+        ("vehículo", repos.vehiculos.get(bad)),
+        ("vehículo", repos.vehiculos.update(bad, placa_patente="IDS123", marca="A", color="B", persona_id=persona.id)),
+        ("persona", repos.vehiculos.update(vehiculo.id, placa_patente="IDS123", marca="A", color="B", persona_id=bad)),
+        ("vehículo", repos.vehiculos.delete(bad)),
+        ("persona", repos.vehiculos.list_by_persona(bad)),
+    ]
+    for entity, operation in cases:
+        with pytest.raises(NotFound) as refused:
+            await operation
+        assert refused.value.message == f"No existe {entity} con id 'nope'.", (entity, refused.value.message)
+
+
+async def test_unknown_records_are_refused_with_their_message(repos):
+    missing = str(ObjectId())
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4343)
+    expected = [
+        (repos.tokens.revoke(missing, oficial_id=oficial.id), "El token no existe."),
+        (repos.personas.update(missing, nombre="X", correo="x2@example.cl"), f"No existe la persona {missing}."),
+    ]
+    for operation, message in expected:
+        with pytest.raises(NotFound) as refused:
+            await operation
+        assert refused.value.message == message
+
+
+async def test_revoking_twice_keeps_the_first_revocation(repos):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4444)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4444)
+    first = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="primera")
+    assert first.motivo_revocacion == "primera" and first.revocado_en is not None
+    again = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="segunda")
+    assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
+    stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
+    assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_reason(repos):
+    """Not only the activation button: an edit that deactivates kills the tokens, so that
+    reactivating the officer later cannot bring them back."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4545)
+    await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4545)
+    await repos.oficiales.update(oficial.id, nombre="Juan", numero=4545, activo=False)
+    assert (await repos.oficiales.collection.find_one({"numero": 4545}))["token_jtis"] == []
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert (record.status(dt.datetime.now(dt.timezone.utc)), record.motivo_revocacion) == ("revocado", "oficial desactivado")
+
+
+async def test_activating_an_active_officer_keeps_its_tokens(repos):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4646)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4646)
+    await repos.oficiales.set_active(oficial.id, True)
+    assert (await repos.oficiales.collection.find_one({"numero": 4646}))["token_jtis"] == [issued.record.jti]
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert record.revocado_en is None
+
+
+async def test_the_largest_badge_number_is_found_by_number(repos):
+    await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    found = await repos.oficiales.search(q=str(MAX_BADGE_NUMBER), page=1, per_page=20)
+    assert [o.numero for o in found.items] == [MAX_BADGE_NUMBER]
+
+
+async def test_get_many_returns_exactly_the_personas_asked_for(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.many@example.cl")
+    assert await repos.personas.get_many([ana.id, beto.id, ana.id]) == {ana.id: ana, beto.id: beto}
+
+
+async def test_create_if_missing_creates_once(repos):
+    assert await repos.admins.create_if_missing(username=" Nuevo ", password="una-clave-larga-3") is True
+    assert (await repos.admins.authenticate(username="nuevo", password="una-clave-larga-3")).username == "nuevo"
+    assert await repos.admins.create_if_missing(username="NUEVO", password="otra-clave-larga") is False
+    assert await repos.admins.authenticate(username="nuevo", password="otra-clave-larga") is None
+
+
+async def test_a_vehicle_delete_retried_by_its_transaction_still_deletes_once(repos, mongo_uri):
+    """The delete and the owner's counter are one transaction, which the driver runs again after a
+    transient error: the second attempt must find the vehicle still there (nothing of the first
+    attempt was kept) and leave the owner's counter exact."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana.retry@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="RETRY1", marca="Kia", color="Gris", persona_id=persona.id)
+    transient = {"failCommands": ["update"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    async with client_meeting_fail_point(mongo_uri, "retried-delete", **transient) as retried_client:
+        await Repositories.over(retried_client[repos.db.name]).vehiculos.delete(vehiculo.id)
+    with pytest.raises(NotFound):
+        await repos.vehiculos.get(vehiculo.id)
+    assert (await repos.personas.get(persona.id)).n_vehiculos == 0
+
+
+async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
+    assert not await repos.admins.any_exists()
+    await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    assert await repos.admins.any_exists()
+    assert await repos.admins.delete("nadie") is False
+    assert await repos.admins.delete("ROOT") is True
+    assert not await repos.admins.any_exists()
+
+
+async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
+    """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
+    the fields of one written by its repository (the same builders), dated from the loader's clock."""
+    now = dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.timezone.utc)
+    steps: list[int] = []
+    loader = BulkLoader(db, batch_size=5, progress=steps.append, clock=FixedClock(now))
+    data = DemoData(9, now=now)
+    personas = await loader.personas(data.persona() for _ in range(12))
+    vehiculos = await loader.vehiculos(data.vehiculo(personas[i % 3]["_id"]) for i in range(12))
+    oficiales = await loader.oficiales(data.oficial() for _ in range(12))
+    count = await loader.infracciones(data.infraccion(vehiculos[i % 4], oficiales[i % 2]) for i in range(12))
+    assert count == 12
+    assert steps == [5, 5, 2] * 4
+
+    persona = await repos.personas.create(nombre="Como Repo", correo="como.repo@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="REPO12", marca="Kia", color="Gris", persona_id=persona.id)
+    oficial = await repos.oficiales.create(nombre="Como Repo", numero=77)
+    for collection, one in (("personas", persona.id), ("vehiculos", vehiculo.id), ("oficiales", oficial.id)):
+        written = await db[collection].find_one({"_id": ObjectId(one)})
+        for loaded in await db[collection].find({"_id": {"$ne": ObjectId(one)}}).to_list(None):
+            assert set(loaded) == set(written), collection
+            assert loaded["creado_en"] == now
+    assert [p["n_vehiculos"] for p in await db.personas.find({"_id": {"$in": [p["_id"] for p in personas]}}).to_list(None)] == [4, 4, 4] + [0] * 9
+    async for loaded in db.infracciones.find():
+        assert loaded["registrada_en"] == now

@@ -9,7 +9,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import socket
 from typing import Any
 
 import httpx
@@ -150,24 +149,21 @@ async def make_world(
     persona = await repos.personas.create(nombre="Ana Pérez", correo=correo)
     vehiculo = await repos.vehiculos.create(placa_patente=placa, marca="Toyota", color="Rojo", persona_id=persona.id)
     oficial = await repos.oficiales.create(nombre="Juan Soto", numero=numero)
-    issued = await TokenService(secret).issue(repos, numero=numero, label="tablet de prueba")
+    issued = await TokenService(secret, repos.clock).issue(repos, numero=numero, label="tablet de prueba")
     return World(persona, vehiculo, oficial, issued.token, issued.record.id)
 
 
-def closed_port() -> int:
-    """A local TCP port nobody listens on (for "MongoDB is unreachable" tests)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def recent(minutes: int = 60, *, now: dt.datetime | None = None) -> str:
+    """A timestamp ``minutes`` before ``now`` (default: the real time, which an app on the system
+    clock reads too), ISO 8601 with an offset, accepted by cargar_infraccion."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return (now - dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
 
 
-def recent(minutes: int = 60) -> str:
-    """A timestamp ``minutes`` ago, ISO 8601 with an offset, accepted by cargar_infraccion."""
-    return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)).isoformat(timespec="seconds")
-
-
-def infraction_body(placa: str = "BBCD12", *, minutes_ago: int = 60, comentarios: str = "Exceso de velocidad.") -> dict[str, Any]:
-    return {"placa_patente": placa, "timestamp": recent(minutes_ago), "comentarios": comentarios}
+def infraction_body(
+    placa: str = "BBCD12", *, minutes_ago: int = 60, comentarios: str = "Exceso de velocidad.", now: dt.datetime | None = None
+) -> dict[str, Any]:
+    return {"placa_patente": placa, "timestamp": recent(minutes_ago, now=now), "comentarios": comentarios}
 
 
 async def cargar(
