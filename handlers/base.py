@@ -175,6 +175,7 @@ class BaseHandler(tornado.web.RequestHandler):
             zone=self.config.zone,
             when=self.local_time,
             estados=lifecycle.LABELS,
+            plural=rules.plural,
         )
         return namespace
 

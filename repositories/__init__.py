@@ -125,4 +125,7 @@ async def prepare_database(db: AsyncDatabase, *, lookup_retention_days: int = 90
         if module.INDEXES:
             await db[name].create_indexes(module.INDEXES)
     await infracciones.migrate(db)
+    migrated = {module.COLLECTION: await module.migrate(db) for module in (personas, vehiculos, oficiales)}
+    if any(migrated.values()):
+        log.info("search terms written on records that had none: %s", migrated)
     await LookupRepository(db).keep_for(lookup_retention_days)
