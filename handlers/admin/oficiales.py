@@ -170,12 +170,15 @@ class RevokeTokenHandler(SectionHandler):
 
 
 def deactivation_consequences(live_tokens: int) -> list[str]:
-    tokens = (
-        f"Se revocan para siempre sus {rules.plural(live_tokens, 'token vigente', 'tokens vigentes')}: la aplicación que los use "
-        "deja de poder cargar infracciones en ese mismo momento."
-        if live_tokens
-        else "No tiene tokens vigentes."
-    )
+    if live_tokens == 1:
+        tokens = "Se revoca para siempre su token vigente: la aplicación que lo use deja de poder cargar infracciones en ese mismo momento."
+    elif live_tokens:
+        tokens = (
+            f"Se revocan para siempre sus {live_tokens} tokens vigentes: las aplicaciones que los usen dejan de poder cargar "
+            "infracciones en ese mismo momento."
+        )
+    else:
+        tokens = "No tiene tokens vigentes."
     return [
         tokens,
         "Mientras esté inactivo no se le pueden generar tokens.",
