@@ -16,8 +16,15 @@ $(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# Node tools the tests run (Spectral), pinned in tests/node/package-lock.json. --ignore-scripts: none of
+# them needs an install script (one dependency's would only send usage statistics).
+NODE_TOOLS := tests/node/node_modules/.installed
+$(NODE_TOOLS): tests/node/package.json tests/node/package-lock.json
+	npm ci --prefix tests/node --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
 venv: $(VENV)/.installed
-venv-dev: $(VENV)/.installed-dev
+venv-dev: $(VENV)/.installed-dev $(NODE_TOOLS)
 
 run: venv
 	$(PY) scripts/create_admin.py --dev-default
@@ -61,7 +68,7 @@ bench-instructions: venv-dev
 	$(PY) -m bench.instructions $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache tests/node/node_modules
 
 # The admin's infractions list (first page vs a deep one) and its CSV export's memory (1,000 vs 100,000
 # rows) at 100,000 infractions; adds "lists" to bench/results/latest.json. About 10 minutes.
