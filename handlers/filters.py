@@ -173,7 +173,9 @@ class PersonaListForm(RecordListForm):
 class VehiculoListForm(RecordListForm):
     spec = VEHICLE_LIST
     q = search_field("Placa, marca, color o propietario")
-    marca = StringField("Marca", [OPTIONAL, Length(max=rules.MARCA_MAX), plain_text], filters=[_strip], description="Exacta, sin importar mayúsculas ni tildes.")
+    marca = StringField(
+        "Marca", [OPTIONAL, Length(max=rules.MARCA_MAX), plain_text], filters=[_strip], render_kw={"placeholder": "Por ejemplo, Toyota"}
+    )
     orden = SelectField("Orden", choices=VEHICLE_SORT_LABELS, default=VEHICLE_LIST.default)
     por_pagina = page_size_field()
 

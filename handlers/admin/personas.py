@@ -77,7 +77,7 @@ class NewPersonaHandler(NewHandler):
         if record is None:
             self._render(form, status=400)
             return
-        self.flash(f"Se creó la persona {self.section.label(record)}. Siga con el vehículo: ya figura como propietaria.")
+        self.flash(f"Se creó la persona {self.section.label(record)}. Siga con el vehículo: su correo ya está en «Correo del propietario».")
         self.redirect(back + ("&" if "?" in back else "?") + urlencode({"propietario": record.correo}), status=303)
 
 
