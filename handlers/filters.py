@@ -125,7 +125,6 @@ VEHICLE_SORT_LABELS = sort_labels(
     {
         "placa": ("Placa patente", "A a Z", "Z a A"),
         "marca": ("Marca", "A a Z", "Z a A"),
-        "infracciones": ("Infracciones", "menos primero", "más primero"),
     },
 )
 OFFICER_SORT_LABELS = sort_labels(
@@ -133,7 +132,6 @@ OFFICER_SORT_LABELS = sort_labels(
     {
         "numero": ("Número", "menor primero", "mayor primero"),
         "nombre": ("Nombre", "A a Z", "Z a A"),
-        "infracciones": ("Infracciones", "menos primero", "más primero"),
     },
 )
 OFFICER_STATES = {"": "Todos", "activos": "Activos", "inactivos": "Inactivos"}

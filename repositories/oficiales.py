@@ -40,7 +40,7 @@ LIST = ListSpec(
     columns=(
         Column("numero", "numero", int, unique_index="numero_unique"),
         Column("nombre", "nombre", str),
-        Column("infracciones", INFRACTION_COUNTER, int),
+        # Not the infraction counter: the API's hot path increments it (see repositories/vehiculos.py).
     ),
     filters={"estado": "activo"},
     default="numero_asc",

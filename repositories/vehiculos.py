@@ -40,7 +40,8 @@ LIST = ListSpec(
     columns=(
         Column("placa", "placa_patente", str, unique_index="placa_unique"),
         Column("marca", "marca", str),
-        Column("infracciones", INFRACTION_COUNTER, int),
+        # Not the infraction counter: every infraction loaded through the API increments it, and
+        # each list index holding it (one a multikey index of some 50 keys) would be rewritten too.
     ),
     filters={"marca": MAKE_KEY},
     default="placa_asc",

@@ -82,15 +82,15 @@ async def a_name_and_a_make(db) -> tuple[str, str]:
         ("personas", {"q": "SURNAME", "orden": "correo_desc"}, True),
         ("personas", {"q": "SURNAME a"}, False),
         ("vehiculos", {}, True),
-        ("vehiculos", {"orden": "infracciones_desc"}, True),
+        ("vehiculos", {"orden": "placa_desc"}, True),
         ("vehiculos", {"orden": "marca_asc"}, True),
         ("vehiculos", {"marca": "MAKE"}, True),
-        ("vehiculos", {"marca": "MAKE", "orden": "infracciones_desc"}, True),
+        ("vehiculos", {"marca": "MAKE", "orden": "placa_desc"}, True),
         ("vehiculos", {"q": "SURNAME"}, True),
         ("vehiculos", {"q": "SURNAME", "marca": "MAKE"}, False),
         ("oficiales", {}, True),
         ("oficiales", {"estado": "inactivos", "orden": "nombre_asc"}, True),
-        ("oficiales", {"q": "1", "orden": "infracciones_desc"}, True),
+        ("oficiales", {"q": "1", "orden": "nombre_desc"}, True),
     ],
 )
 async def test_every_record_list_query_is_index_backed(admin_http, big_db, path, params, one_term):

@@ -137,6 +137,7 @@ class SectionHandler(BaseHandler):
         namespace = super().get_template_namespace()
         namespace["section"] = self.section
         namespace["reference_url"] = reference_url
+        namespace.update(hidden={}, extra_actions=())  # form.html's, for forms rendered without them
         return namespace
 
     def query_arguments(self) -> dict[str, str]:

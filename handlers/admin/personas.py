@@ -98,13 +98,14 @@ class BulkDeleteHandler(SectionHandler):
 
     async def post(self) -> None:
         selected = await self.repos.personas.get_some(self.get_body_arguments("ids")[:100])
+        back = safe_next(self.get_body_argument("volver", ""), self.section.path)
         if not selected:
             self.flash("No seleccionó ninguna persona.", "error")
-            self.redirect(self.section.path, status=303)
+            self.redirect(back, status=303)
             return
         if self.get_body_argument("confirmar", "") != "1":
             refusals = {p.id: await self.repos.personas.delete_refusal(p.id) for p in selected}
-            self.render("personas/bulk_delete.html", selected=selected, refusals=refusals, back=safe_next(self.get_body_argument("volver", ""), self.section.path))
+            self.render("personas/bulk_delete.html", selected=selected, refusals=refusals, back=back)
             return
         deleted, refused = [], []
         for persona in selected:
@@ -117,7 +118,7 @@ class BulkDeleteHandler(SectionHandler):
         if refused:
             message += " No se borraron: " + " ".join(refused)
         self.flash(message, "ok" if not refused else "error")
-        self.redirect(self.section.path, status=303)
+        self.redirect(back, status=303)
 
 
 default_handlers = [

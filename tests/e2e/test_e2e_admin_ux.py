@@ -268,7 +268,7 @@ async def admin_pages(admin_page: Page) -> list[tuple[str, str]]:
         ("persona-editar", persona_url + "/editar"),
         ("persona-borrar", persona_url + "/borrar"),
         ("persona-historial", persona_url + "/historial"),
-        ("vehiculos-lista", "/admin/vehiculos/?orden=infracciones_desc"),
+        ("vehiculos-lista", "/admin/vehiculos/?orden=marca_desc"),
         ("vehiculos-filtro-marca", "/admin/vehiculos/?marca=toyota"),
         ("vehiculo-detalle", vehicle_url),
         ("vehiculo-nuevo", "/admin/vehiculos/nuevo"),
