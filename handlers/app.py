@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def routes() -> list[Any]:
     return [
         (r"/", RedirectToAdmin),
+        # Browsers ask every site for /favicon.ico; pages also name static/favicon.svg.
+        (r"/(favicon\.ico)", StaticFiles, {"path": str(ROOT / "static")}),
         *system.default_handlers,
         *api_infracciones.default_handlers,
         *informe.default_handlers,

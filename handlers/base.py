@@ -194,6 +194,7 @@ class BaseHandler(tornado.web.RequestHandler):
             estados=lifecycle.LABELS,
             fine_label=catalogo.fine_label,
             file_size=file_size,
+            plural=rules.plural,
         )
         return namespace
 

@@ -87,6 +87,15 @@ async def find_or_raise(
 
 
 @dataclasses.dataclass(frozen=True)
+class Edit(Generic[T]):
+    """A saved edit: the record as it is now, and whether the save changed anything (when it did not,
+    no audit entry was written, and the page says so)."""
+
+    record: T
+    changed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class Page(Generic[T]):
     items: list[T]
     total: int

@@ -24,9 +24,11 @@ from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
 from domain.clock import Clock
-from domain.errors import NotFound, StillReferenced
+from domain.errors import Conflict, NotFound, Reference, StillReferenced
 from repositories.auditoria import AuditLog
-from repositories.base import Page, contains, find_or_raise, in_transaction, insert_unique, object_id, page_bounds, raise_conflict
+from repositories.base import Edit, find_or_raise, in_transaction, insert_unique, object_id, raise_conflict
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_page, records
+from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
     from repositories.tokens import TokenRepository
@@ -34,7 +36,17 @@ if TYPE_CHECKING:
 COLLECTION = "oficiales"
 INFRACTION_COUNTER = "n_infracciones"
 LIVE_TOKENS = "token_jtis"
-INDEXES = [IndexModel([("numero", ASCENDING)], unique=True, name="numero_unique")]
+LIST = ListSpec(
+    columns=(
+        Column("numero", "numero", int, unique_index="numero_unique"),
+        Column("nombre", "nombre", str),
+        # Not the infraction counter: the API's hot path increments it (see repositories/vehiculos.py).
+    ),
+    filters={"estado": "activo"},
+    default="numero_asc",
+)
+INDEXES = [IndexModel([("numero", ASCENDING)], unique=True, name="numero_unique"), *LIST.indexes()]
+BULK_MAX = 100  # records one bulk action may name (a list page's largest size)
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
@@ -55,12 +67,18 @@ def _name(nombre: str) -> str:
     return rules.text_or_raise(nombre, field="nombre", maximum=rules.NOMBRE_MAX)
 
 
+def search_terms(nombre: str, numero: int) -> list[str]:
+    """What finds an officer in a search box: the beginnings of the words of the name and of the número."""
+    return rules.search_terms(nombre, str(numero))
+
+
 def new_document(*, nombre: str, numero: int, activo: bool, now: dt.datetime) -> dict[str, Any]:
     """A new officer as stored: the one shape written by create() and by the bulk loader."""
     return {
         "nombre": _name(nombre),
         "numero": numero,
         "activo": activo,
+        SEARCH_FIELD: search_terms(nombre.strip(), numero),
         INFRACTION_COUNTER: 0,
         LIVE_TOKENS: [],
         "creado_en": now,
@@ -115,7 +133,17 @@ class OficialRepository:
             await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
             return doc
 
-        return Oficial.from_doc(await in_transaction(self._db, write))
+        try:
+            return Oficial.from_doc(await in_transaction(self._db, write))
+        except Conflict as conflict:
+            raise await self._naming_the_holder(conflict, numero) from None
+
+    async def _naming_the_holder(self, conflict: Conflict, numero: int) -> Conflict:
+        """The duplicate-número refusal, pointing at the officer who has that número."""
+        holder = await self.collection.find_one({"numero": numero}, {"nombre": 1, "numero": 1})
+        if holder is not None:
+            conflict.existing = (str(holder["_id"]), f"N° {holder['numero']} ({holder['nombre']})")
+        return conflict
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:
         query = {"_id": object_id(oficial_id, "oficial")}
@@ -130,37 +158,46 @@ class OficialRepository:
         return Oficial.from_doc(doc) if doc else None
 
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
+        return (await self.edit(oficial_id, nombre=nombre, numero=numero, activo=activo)).record
+
+    async def edit(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Edit[Oficial]:
+        """Save the officer; says whether anything changed."""
         oid = object_id(oficial_id, "oficial")
         current = await self.get(oid)
-        fields = {"nombre": _name(nombre), "numero": numero, "activo": activo}
+        fields = {"nombre": _name(nombre), "numero": numero, "activo": activo, SEARCH_FIELD: search_terms(_name(nombre), numero)}
         # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
         revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
-        return await self._set(oid, fields, revoke)
+        try:
+            return await self._set(oid, fields, revoke)
+        except Conflict as conflict:
+            raise await self._naming_the_holder(conflict, numero) from None
 
     async def set_active(self, oficial_id: str, activo: bool) -> Oficial:
         """Only the flag is written, so an edit of the name made meanwhile is not overwritten."""
         oid = object_id(oficial_id, "oficial")
-        return await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")
+        return (await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")).record
 
-    async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Oficial:
+    async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Edit[Oficial]:
         """Write ``fields`` (and, when ``revoke`` says why, kill every token), with its audit entry."""
         changes = {"$set": {**fields, LIVE_TOKENS: []} if revoke else fields}
 
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
+        async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
             before = await self.collection.find_one_and_update({"_id": oid}, changes, session=session)
             if before is None:
                 raise NotFound(f"No existe el oficial {oid}.")
             after = {**before, **changes["$set"]}
             if revoke:
                 await self._mark_tokens_revoked(oid, revoke, session)
-            if after != before:
-                await self._audit.record(session, accion=_action(before, after), coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
-            return after
+            if after == before:
+                return after, False
+            await self._audit.record(session, accion=_action(before, after), coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
+            return after, True
 
         try:
-            return Oficial.from_doc(await in_transaction(self._db, write))
+            doc, changed = await in_transaction(self._db, write)
         except DuplicateKeyError as error:
             raise_conflict(error, DUPLICATE_MESSAGES)
+        return Edit(Oficial.from_doc(doc), changed)
 
     async def delete(self, oficial_id: str) -> None:
         """Delete an officer who never registered an infraction; its tokens die with it.
@@ -178,11 +215,21 @@ class OficialRepository:
             return True
 
         if not await in_transaction(self._db, write):
-            current = await self.get(oid)
-            raise StillReferenced(
-                f"No se puede borrar al oficial {current.numero}: registró {current.n_infracciones} "
-                "infracción(es), que son registros legales. Puede desactivarlo en su lugar."
-            )
+            raise self._has_infractions(await self.get(oid))
+
+    async def delete_refusal(self, oficial_id: str) -> StillReferenced | None:
+        """Why the officer cannot be deleted now, or None (read only, for the confirmation page)."""
+        oficial = await self.get(oficial_id)
+        return self._has_infractions(oficial) if oficial.n_infracciones else None
+
+    @staticmethod
+    def _has_infractions(oficial: Oficial) -> StillReferenced:
+        registered = rules.plural(oficial.n_infracciones, "infracción", "infracciones")
+        return StillReferenced(
+            f"No se puede borrar al oficial N° {oficial.numero}: registró {registered}, que son registros legales. "
+            "Puede desactivarlo en su lugar: sus tokens dejan de valer y sus infracciones se conservan.",
+            references=[Reference("Ver sus infracciones", "infracciones", filters={"oficial": str(oficial.numero)})],
+        )
 
     async def _mark_tokens_revoked(self, oid: ObjectId, reason: str, session: AsyncClientSession) -> None:
         assert self._tokens is not None, "connect() the repository first"
@@ -227,18 +274,39 @@ class OficialRepository:
         await self.collection.update_one({"_id": oficial_id}, {"$inc": {INFRACTION_COUNTER: -1}})
 
     # -- reads -------------------------------------------------------------------------------------
-    async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Oficial]:
-        text = q.strip()
-        query: dict[str, Any] = {}
-        numero = rules.ascii_int(text)
-        if numero is not None and numero <= rules.MAX_BADGE_NUMBER:
-            query = {"$or": [{"numero": numero}, {"nombre": contains(text)}]}
-        elif text:
-            query = {"nombre": contains(text)}
-        skip, limit = page_bounds(page, per_page)
-        total = await self.collection.count_documents(query)
-        cursor = self.collection.find(query, sort=[("numero", ASCENDING)], skip=skip, limit=limit)
-        return Page([Oficial.from_doc(doc) async for doc in cursor], total, max(1, page), per_page)
+    async def search(
+        self, *, q: str = "", activo: bool | None = None, sort: Sort | None = None, per_page: int = 20, page: int = 1,
+        cursor: Cursor | None = None,
+    ) -> KeysetPage[Oficial]:
+        """A page of the list: officers whose name or número has words beginning with every word of
+        ``q``; only active (or inactive) ones when ``activo`` says so."""
+        filters = {"estado": activo} if activo is not None else {}
+        page_of_docs = await list_page(
+            self.collection, LIST, sort=sort or LIST.sort(None), terms=rules.query_terms(q), filters=filters,
+            per_page=per_page, page=page, cursor=cursor,
+        )
+        return records(page_of_docs, Oficial.from_doc)
+
+    async def get_some(self, oficial_ids: list[str]) -> list[Oficial]:
+        """The officers with these ids that exist (a bulk action's selection), by número."""
+        ids = []
+        for oficial_id in oficial_ids[:BULK_MAX]:
+            try:
+                ids.append(object_id(oficial_id, "oficial"))
+            except NotFound:
+                continue
+        found = [Oficial.from_doc(doc) async for doc in self.collection.find({"_id": {"$in": ids}})]
+        return sorted(found, key=lambda o: o.numero)
 
     async def count(self) -> int:
         return await self.collection.estimated_document_count()
+
+
+async def migrate(db: AsyncDatabase) -> int:
+    """Give officers written before search terms existed their ``busqueda`` (idempotent). How many."""
+    collection = db[COLLECTION]
+    missing = collection.find({SEARCH_FIELD: None}, {"nombre": 1, "numero": 1}, hint="busqueda_numero")
+    updates = [UpdateOne({"_id": doc["_id"]}, {"$set": {SEARCH_FIELD: search_terms(doc["nombre"], doc["numero"])}}) async for doc in missing]
+    if updates:
+        await collection.bulk_write(updates, ordered=False)
+    return len(updates)

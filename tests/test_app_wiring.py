@@ -25,7 +25,7 @@ class PublicApiHandler(ApiHandler):
 def test_every_shipped_route_has_an_auth_decision(settings, repos):
     make_app(settings, repos)  # raises otherwise
     handlers = [rule[1] for rule in routes()]
-    # Static files (the officers' app at /app/) are public on purpose, as check_auth_decisions says.
+    # Static files (/favicon.ico, the officers' app at /app/) are public on purpose, as check_auth_decisions says.
     assert all(issubclass(h, (BaseHandler, StaticFiles, tornado.web.RedirectHandler)) for h in handlers)
 
 

@@ -36,6 +36,7 @@ async def test_every_kind_of_admin_write_leaves_one_entry(admin_client, repos, d
     officer = await post_form(admin_client, "/admin/oficiales/nuevo", {"nombre": "Juan Soto", "numero": "42", "activo": "y"})
     oficial_id = officer.headers["Location"].rsplit("/", 1)[1]
     issued = await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens", {"dias": "30", "etiqueta": "tablet"})
+    issued = await admin_client.get(issued.headers["Location"])  # shown once, after the redirect
     token = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', issued.text).group(1).strip()
     token_id = (await repos.tokens.list_for_officer(oficial_id))[0].id
     await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens/{token_id}/revocar", {})

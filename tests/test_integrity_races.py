@@ -273,7 +273,7 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     doc = await repos.db["infracciones"].find_one({"_id": ObjectId(infraccion.id)})
     assert doc["persona_id"] == ObjectId(ana.id)
     # Settled now, but she is named in an infraction: still refused, for good.
-    with pytest.raises(StillReferenced, match="propietaria en infracciones"):
+    with pytest.raises(StillReferenced, match="en infracciones registradas"):
         await repos.personas.delete(ana.id)
     assert (await repos.personas.get(ana.id)).nombre == "Ana"
 

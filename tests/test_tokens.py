@@ -2,6 +2,7 @@
 and the admin page that issues, lists and revokes them."""
 
 import datetime as dt
+import html
 import re
 import uuid
 
@@ -132,7 +133,7 @@ async def test_token_revoked_in_the_repository(client, repos, world):
 async def test_officer_deactivated_then_reactivated(admin_client, repos, world):
     page = f"/admin/oficiales/{world.oficial.id}"
     response = await post_form(admin_client, f"{page}/activacion", {"activo": "0"}, page=page)
-    assert response.status_code == 302
+    assert response.status_code == 303
     await assert_refused(admin_client, repos, world, world.token, detail="inactivo")
     # Reactivating does not bring old tokens back: deactivation revoked them.
     await post_form(admin_client, f"{page}/activacion", {"activo": "1"}, page=page)
@@ -152,7 +153,7 @@ async def test_officer_deleted(client, repos, world):
 
 # -- the admin page -----------------------------------------------------------------------------
 _TOKEN_FIELD = re.compile(r'<textarea[^>]*\bid="token"[^>]*>([^<]+)</textarea>')
-_REVOKE_ACTION = re.compile(r'action="(/admin/oficiales/\w+/tokens/\w+/revocar)"')
+_REVOKE_ACTION = re.compile(r'href="(/admin/oficiales/\w+/tokens/\w+/revocar)"')
 
 
 def page_text(html: str) -> str:
@@ -171,10 +172,12 @@ async def test_admin_issues_lists_and_revokes_a_token(db):
         assert "Generar token" in (await admin_client.get(page)).text
 
         response = await post_form(admin_client, f"{page}/tokens", {"dias": "30", "etiqueta": "tablet patrulla 7"}, page=page)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 303 and response.headers["Location"] == page + "#token-emitido"
+        assert "ey" not in response.headers["Location"] and not _TOKEN_FIELD.search(response.text)
+        response = await admin_client.get(page)
         token = _TOKEN_FIELD.search(response.text).group(1)
         assert "no se volverá a mostrar" in response.text
-        shown = page_text(response.text)
+        shown = page_text(html.unescape(response.text))
         assert f"curl -X POST http://{admin_client.base_url.netloc.decode()}/api/cargar_infraccion" in shown
         assert f"Authorization: Bearer {token}" in shown
 
@@ -186,7 +189,7 @@ async def test_admin_issues_lists_and_revokes_a_token(db):
 
         revoke = _REVOKE_ACTION.search(listing).group(1)
         response = await post_form(admin_client, revoke, {}, page=page)
-        assert response.status_code == 302
+        assert response.status_code == 303
         after = (await admin_client.get(response.headers["Location"])).text
         assert "Se revocó el token «tablet patrulla 7»" in after
         assert re.search(r"tablet patrulla 7 [\d:\- ]+ revocado \(?revocado por un administrador", page_text(after))
@@ -257,8 +260,9 @@ async def test_a_token_lives_exactly_its_days_by_the_apps_clock(db, issued_at, d
         await repos.vehiculos.create(placa_patente="BBCD12", marca="Toyota", color="Rojo", persona_id=persona.id)
         oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
         page = f"/admin/oficiales/{oficial.id}"
-        response = await post_form(admin_client, f"{page}/tokens", {"dias": str(days), "etiqueta": "tablet"}, page=page)
-        token = _TOKEN_FIELD.search(response.text).group(1)
+        posted = await post_form(admin_client, f"{page}/tokens", {"dias": str(days), "etiqueta": "tablet"}, page=page)
+        assert posted.status_code == 303, posted.text
+        token = _TOKEN_FIELD.search((await admin_client.get(posted.headers["Location"])).text).group(1)
         assert f"tablet {created} {expires} vigente" in page_text((await admin_client.get(page)).text)
         (record,) = await repos.tokens.list_for_officer(oficial.id)
         assert record.expira_en - record.creado_en == dt.timedelta(days=days)
