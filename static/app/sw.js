@@ -4,7 +4,7 @@
 // API (/api/...) is never touched here: the page sends it itself, and the queue lives in IndexedDB.
 // Bump VERSION when the list of files changes; a changed sw.js is itself what makes the browser update it.
 
-const VERSION = "1";
+const VERSION = "2";
 const CACHE = `transito-app-${VERSION}`;
 const SHELL = [
   "./",
@@ -12,9 +12,24 @@ const SHELL = [
   "manifest.webmanifest",
   "js/main.js",
   "js/api.js",
+  "js/capture.js",
+  "js/catalogue.js",
+  "js/dom.js",
+  "js/enrolment.js",
+  "js/form.js",
+  "js/history.js",
+  "js/ids.js",
+  "js/install.js",
+  "js/location.js",
   "js/outbox.js",
+  "js/photo-list.js",
   "js/photos.js",
   "js/plate.js",
+  "js/queue.js",
+  "js/rejection.js",
+  "js/session.js",
+  "js/shell.js",
+  "js/state.js",
   "js/store.js",
   "js/time.js",
   "icons/icon.svg",
