@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import unicodedata
 from decimal import Decimal
 
 from domain.errors import InvalidValue
+from domain.rules import fold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,8 +176,3 @@ class Entry:
         """Whether every word of a search is in the code, the description or the article (any case, any accents)."""
         haystack = fold(" ".join((self.codigo, self.shown.descripcion, self.shown.articulo)))
         return all(word in haystack for word in fold(words).split())
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, for searching."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
