@@ -125,6 +125,13 @@ def plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
+def file_size(size: int) -> str:
+    """A byte count as people read it: "850 KB", "2,4 MB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
+
+
 # -- numbers typed by people -----------------------------------------------------------------------
 def ascii_int(raw: str) -> int | None:
     """The value of a string of ASCII digits, else None. ``str.isdigit`` alone accepts '²' and

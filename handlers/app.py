@@ -16,7 +16,8 @@ from handlers.admin import auditoria, catalogo, dashboard, infracciones, oficial
 from handlers.api import evidencias, informe, oficial, system
 from handlers.api import infracciones as api_infracciones
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
-from handlers.base import BaseHandler, NotFoundHandler, RedirectToAdmin, StaticFiles
+from handlers.base import BaseHandler
+from handlers.public import NotFoundHandler, RedirectToAdmin, StaticFiles
 from handlers.http import InFlight
 from repositories import Repositories
 from services.metrics import Metrics

@@ -3,7 +3,9 @@ filtered page can be bookmarked, shared and exported), and the paging arguments 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from wtforms import DateField, IntegerField, SelectField, StringField
@@ -203,3 +205,23 @@ class OficialListForm(RecordListForm):
     @property
     def activo(self) -> bool | None:
         return {"activos": True, "inactivos": False}.get(self.estado.data or "")
+
+
+@dataclasses.dataclass(frozen=True)
+class SortHeader:
+    """A sortable column's header: where its link goes, and how it is sorted now (for aria-sort)."""
+
+    href: str
+    aria_sort: str | None  # "ascending" / "descending" on the column the list is sorted by
+    next_label: str  # what following the link does, for screen readers
+
+def sort_header(form: RecordListForm, column: str, query_with: Callable[..., str], *, first: str = "asc") -> SortHeader:
+    """A column header's link (``query_with``: the page's query string with changes): the other
+    direction of the column the list is sorted by, or this column (in its natural first direction:
+    A to Z, or most infractions first)."""
+    current = form.sort
+    active = current.key in (f"{column}_asc", f"{column}_desc")
+    target = f"{column}_{'asc' if current.descending else 'desc'}" if active else f"{column}_{first}"
+    aria = ("descending" if current.descending else "ascending") if active else None
+    label = "ordenar de menor a mayor" if target.endswith("_asc") else "ordenar de mayor a menor"
+    return SortHeader(query_with(orden=target, pagina=None, page=None, cursor=None), aria, label)

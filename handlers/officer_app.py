@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handlers.base import PublicHandler, StaticFiles
+from handlers.base import PublicHandler
+from handlers.public import StaticFiles
 
 APP_FILES = Path(__file__).resolve().parent.parent / "static" / "app"
 _CONTENT_TYPES = {

@@ -4,7 +4,8 @@ import pytest
 import tornado.web
 
 from handlers.api.base import ApiHandler
-from handlers.base import BaseHandler, StaticFiles
+from handlers.base import BaseHandler
+from handlers.public import StaticFiles
 from handlers.app import check_auth_decisions, make_app, routes
 
 

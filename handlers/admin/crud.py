@@ -10,6 +10,7 @@ one module (a Section and its URLs) and its templates under ``templates/<slug>/`
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import urlencode
@@ -18,7 +19,7 @@ from bson import ObjectId
 
 from domain.errors import Conflict, DomainError, InvalidValue, MissingReference, Reference, StillReferenced
 from handlers.base import BaseHandler
-from handlers.filters import RecordListForm
+from handlers.filters import RecordListForm, sort_header
 from handlers.forms import SpanishForm
 from repositories import Repositories
 from repositories.auditoria import AuditEntry
@@ -37,15 +38,6 @@ class RecordRepository(Protocol[R]):
     async def edit(self, record_id: str, **fields: Any) -> Edit[R]: ...
     async def delete(self, record_id: str) -> None: ...
     async def delete_refusal(self, record_id: str) -> StillReferenced | None: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class SortHeader:
-    """A sortable column's header: where its link goes, and how it is sorted now (for aria-sort)."""
-
-    href: str
-    aria_sort: str | None  # "ascending" / "descending" on the column the list is sorted by
-    next_label: str  # what following the link does, for screen readers
 
 
 def reference_url(reference: Reference) -> str:
@@ -203,18 +195,8 @@ class ListHandler(SectionHandler):
 
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
-        namespace["sort_header"] = self.sort_header
+        namespace["sort_header"] = functools.partial(sort_header, query_with=self.query_with)
         return namespace
-
-    def sort_header(self, form: RecordListForm, column: str, *, first: str = "asc") -> SortHeader:
-        """A column header's link: the other direction of the column the list is sorted by, or this
-        column (in its natural first direction: A to Z, or most infractions first)."""
-        current = form.sort
-        active = current.key in (f"{column}_asc", f"{column}_desc")
-        target = f"{column}_{'asc' if current.descending else 'desc'}" if active else f"{column}_{first}"
-        aria = ("descending" if current.descending else "ascending") if active else None
-        label = "ordenar de menor a mayor" if target.endswith("_asc") else "ordenar de mayor a menor"
-        return SortHeader(self.query_with(orden=target, pagina=None, page=None, cursor=None), aria, label)
 
 
 class NewHandler(SectionHandler):
