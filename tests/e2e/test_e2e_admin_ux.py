@@ -5,14 +5,27 @@ every changed page at desktop and phone width (``snapshot`` fails when a phone s
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any, Callable
+
+import httpx
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.helpers.accessibility import axe_violations
-from tests.helpers.browser import create_oficial, create_persona, create_vehiculo_from_persona_page, log_in, new_badge, new_plate, snapshot, unique
+from tests.helpers.browser import (
+    create_oficial,
+    create_persona,
+    create_vehiculo_from_persona_page,
+    log_in,
+    mint_token,
+    new_badge,
+    new_plate,
+    snapshot,
+    unique,
+)
 from tests.helpers.server_process import ServerProcess
 
 
@@ -245,9 +258,16 @@ async def test_swagger_ui_buttons_are_in_spanish(page: Page):
 # -- every admin page: screenshots at both widths, axe-core, no CSP violation -----------------------
 
 
+async def open_page(page: Page, url: str) -> None:
+    await page.goto(url)
+    if url.startswith("/app/"):  # the officers' app draws itself once it has checked its token
+        await expect(page.locator("body[data-listo]")).to_have_count(1)
+
+
 @pytest.fixture
-async def admin_pages(admin_page: Page) -> list[tuple[str, str]]:
-    """A persona with a vehicle, an officer with a token: (name, URL) of every kind of admin page."""
+async def admin_pages(admin_page: Page, server: ServerProcess) -> list[tuple[str, str]]:
+    """A persona with a vehicle, an officer with a token and an infraction loaded with it (an offence
+    code and a place): (name, URL) of every kind of admin page, and the officers' app enrolled."""
     page = admin_page
     correo = f"{unique('paginas.')}@example.cl"
     await create_persona(page, "Paula Páginas", correo)
@@ -258,8 +278,15 @@ async def admin_pages(admin_page: Page) -> list[tuple[str, str]]:
     numero = new_badge()
     await create_oficial(page, "Pablo Páginas", numero)
     officer_url = page.url
-    await page.get_by_role("button", name="Generar token").click()
+    token = await mint_token(page)
     revoke_url = await page.get_by_role("link", name=re.compile("Revocar el token")).first.get_attribute("href")
+    async with httpx.AsyncClient(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as api:
+        loaded = await api.post("/api/cargar_infraccion", json={
+            "placa_patente": placa, "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(), "comentarios": "Luz roja",
+            "codigo": "GVS-01", "ubicacion": {"latitud": -33.4372, "longitud": -70.6506, "precision_m": 12},
+        })
+    assert loaded.status_code == 200, loaded.text
+    infraction_url = f"/admin/infracciones/{loaded.json()['id']}"
     return [
         ("inicio", "/admin/"),
         ("personas-lista-busqueda", f"/admin/personas/?q={correo}"),
@@ -282,6 +309,15 @@ async def admin_pages(admin_page: Page) -> list[tuple[str, str]]:
         ("oficial-desactivar", officer_url + "/activacion"),
         ("token-revocar", revoke_url or ""),
         ("infracciones-lista", "/admin/infracciones/"),
+        ("infraccion-detalle", infraction_url),
+        ("infraccion-historial", infraction_url + "/historial"),
+        ("catalogo-lista", "/admin/catalogo/?gravedad=grave"),
+        ("catalogo-codigo", "/admin/catalogo/GVS-01"),
+        ("catalogo-nuevo", "/admin/catalogo/nuevo"),
+        ("catalogo-version", "/admin/catalogo/GVS-01/version"),
+        ("catalogo-retirar", "/admin/catalogo/GVS-01/retirar"),
+        ("catalogo-historial", "/admin/catalogo/GVS-01/historial"),
+        ("app-oficial", f"/app/#token={token}"),
         ("auditoria", "/admin/auditoria/"),
         ("no-encontrado", "/admin/no-existe"),
     ]
@@ -290,7 +326,7 @@ async def admin_pages(admin_page: Page) -> list[tuple[str, str]]:
 async def test_every_admin_page_at_desktop_and_phone_width_without_csp_violations(admin_page: Page, admin_pages):
     """The ordinary context: the fixture fails the test on any console error (a CSP violation is one)."""
     for name, url in admin_pages:
-        await admin_page.goto(url)
+        await open_page(admin_page, url)
         await snapshot(admin_page, name)
 
 
@@ -307,7 +343,7 @@ async def test_every_admin_page_passes_axe_core(browser: Browser, server: Server
                 await page.get_by_role("button", name="Guardar", exact=True).click()
                 await expect(page.get_by_role("alert")).to_be_visible()
             else:
-                await page.goto(url)
+                await open_page(page, url)
             for width in (1280, 390):
                 await page.set_viewport_size({"width": width, "height": 800})
                 violations = await axe_violations(page)
