@@ -15,14 +15,17 @@ the indexes its lists need and picks one for each query:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.cursor import AsyncCursor
 
+from domain import rules
 from repositories.paging import Cursor, KeysetPage, Sort, fetch_page, row_key
 
 SEARCH_FIELD = "busqueda"
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +84,11 @@ class ListSpec:
             index = f"{SEARCH_FIELD}_{column.name}"
         return query, index
 
+    def without_terms(self, collection: AsyncCollection, projection: dict[str, int] | None = None) -> AsyncCursor:
+        """The records written before search terms existed (for a migration that gives them theirs),
+        found through a search index, which holds a missing field as null."""
+        return collection.find({SEARCH_FIELD: None}, projection, hint=f"{SEARCH_FIELD}_{self.columns[0].name}")
+
 
 async def list_page(
     collection: AsyncCollection,
@@ -102,5 +110,22 @@ async def list_page(
     return KeysetPage(docs, total, number, per_page, sort, first, last)
 
 
-def records(page: KeysetPage[dict[str, Any]], make: Any) -> KeysetPage[Any]:
-    return dataclasses.replace(page, items=[make(doc) for doc in page.items])
+async def list_records(
+    collection: AsyncCollection,
+    spec: ListSpec,
+    make: Callable[[dict[str, Any]], T],
+    *,
+    q: str,
+    sort: Sort | None,
+    filters: dict[str, Any] | None = None,
+    per_page: int,
+    page: int,
+    cursor: Cursor | None,
+) -> KeysetPage[T]:
+    """One page of records (``make`` makes one of a document): those with words beginning with every
+    word of ``q`` (``domain.rules.query_terms``) and ``filters``, in ``sort`` (None: the default)."""
+    docs = await list_page(
+        collection, spec, sort=sort or spec.sort(None), terms=rules.query_terms(q), filters=filters,
+        per_page=per_page, page=page, cursor=cursor,
+    )
+    return dataclasses.replace(docs, items=[make(doc) for doc in docs.items])

@@ -20,14 +20,11 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
-from domain.clock import Clock
-from domain.errors import Conflict, NotFound, Reference, StillReferenced
-from repositories.auditoria import AuditLog
-from repositories.base import Edit, find_or_raise, in_transaction, insert_unique, object_id, raise_conflict
-from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_page, records
+from domain.errors import Reference, StillReferenced
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
 from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
@@ -60,7 +57,10 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"numero": "Ya existe un oficial con ese número."}
+UNIQUE = Unique(
+    "numero", "Ya existe un oficial con ese número.", ("nombre", "numero"),
+    lambda holder: f"N° {holder['numero']} ({holder['nombre']})",
+)
 
 
 def _name(nombre: str) -> str:
@@ -112,13 +112,10 @@ class Oficial:
         return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc.get(INFRACTION_COUNTER, 0))
 
 
-class OficialRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self.collection = db[COLLECTION]
-        self._clock = clock
-        self._audit = audit
-        self._tokens: TokenRepository | None = None
+class OficialRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _tokens: TokenRepository | None = None
 
     def connect(self, *, tokens: TokenRepository) -> None:
         """The token records, marked revoked when the officer's tokens die."""
@@ -126,24 +123,7 @@ class OficialRepository:
 
     async def create(self, *, nombre: str, numero: int, activo: bool = True) -> Oficial:
         doc = new_document(nombre=nombre, numero=numero, activo=activo, now=rules.to_millisecond(self._clock.now()))
-
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            await insert_unique(self.collection, doc, DUPLICATE_MESSAGES, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
-            return doc
-
-        try:
-            return Oficial.from_doc(await in_transaction(self._db, write))
-        except Conflict as conflict:
-            raise await self._naming_the_holder(conflict, numero) from None
-
-    async def _naming_the_holder(self, conflict: Conflict, numero: int) -> Conflict:
-        """The duplicate-número refusal, pointing at the officer who has that número."""
-        holder = await self.collection.find_one({"numero": numero}, {"nombre": 1, "numero": 1})
-        if holder is not None:
-            conflict.existing = (str(holder["_id"]), f"N° {holder['numero']} ({holder['nombre']})")
-        return conflict
+        return Oficial.from_doc(await self._create(doc))
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:
         query = {"_id": object_id(oficial_id, "oficial")}
@@ -167,10 +147,7 @@ class OficialRepository:
         fields = {"nombre": _name(nombre), "numero": numero, "activo": activo, SEARCH_FIELD: search_terms(_name(nombre), numero)}
         # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
         revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
-        try:
-            return await self._set(oid, fields, revoke)
-        except Conflict as conflict:
-            raise await self._naming_the_holder(conflict, numero) from None
+        return await self._set(oid, fields, revoke)
 
     async def set_active(self, oficial_id: str, activo: bool) -> Oficial:
         """Only the flag is written, so an edit of the name made meanwhile is not overwritten."""
@@ -182,10 +159,7 @@ class OficialRepository:
         changes = {"$set": {**fields, LIVE_TOKENS: []} if revoke else fields}
 
         async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
-            before = await self.collection.find_one_and_update({"_id": oid}, changes, session=session)
-            if before is None:
-                raise NotFound(f"No existe el oficial {oid}.")
-            after = {**before, **changes["$set"]}
+            before, after = await self._update(session, oid, changes, f"No existe el oficial {oid}.")
             if revoke:
                 await self._mark_tokens_revoked(oid, revoke, session)
             if after == before:
@@ -193,10 +167,7 @@ class OficialRepository:
             await self._audit.record(session, accion=_action(before, after), coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
             return after, True
 
-        try:
-            doc, changed = await in_transaction(self._db, write)
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
+        doc, changed = await self._transaction(write, fields)
         return Edit(Oficial.from_doc(doc), changed)
 
     async def delete(self, oficial_id: str) -> None:
@@ -207,11 +178,9 @@ class OficialRepository:
         oid = object_id(oficial_id, "oficial")
 
         async def write(session: AsyncClientSession) -> bool:
-            deleted = await self.collection.find_one_and_delete({"_id": oid, INFRACTION_COUNTER: 0}, session=session)
-            if deleted is None:
+            if await self._delete({"_id": oid, INFRACTION_COUNTER: 0}, session) is None:
                 return False
             await self._mark_tokens_revoked(oid, "oficial borrado", session)
-            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=deleted)
             return True
 
         if not await in_transaction(self._db, write):
@@ -281,32 +250,19 @@ class OficialRepository:
         """A page of the list: officers whose name or número has words beginning with every word of
         ``q``; only active (or inactive) ones when ``activo`` says so."""
         filters = {"estado": activo} if activo is not None else {}
-        page_of_docs = await list_page(
-            self.collection, LIST, sort=sort or LIST.sort(None), terms=rules.query_terms(q), filters=filters,
-            per_page=per_page, page=page, cursor=cursor,
+        return await list_records(
+            self.collection, LIST, Oficial.from_doc, q=q, sort=sort, filters=filters, per_page=per_page, page=page, cursor=cursor
         )
-        return records(page_of_docs, Oficial.from_doc)
 
     async def get_some(self, oficial_ids: list[str]) -> list[Oficial]:
         """The officers with these ids that exist (a bulk action's selection), by número."""
-        ids = []
-        for oficial_id in oficial_ids[:BULK_MAX]:
-            try:
-                ids.append(object_id(oficial_id, "oficial"))
-            except NotFound:
-                continue
-        found = [Oficial.from_doc(doc) async for doc in self.collection.find({"_id": {"$in": ids}})]
+        found = [Oficial.from_doc(doc) for doc in await self._some(oficial_ids[:BULK_MAX], "oficial")]
         return sorted(found, key=lambda o: o.numero)
-
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
 
 
 async def migrate(db: AsyncDatabase) -> int:
     """Give officers written before search terms existed their ``busqueda`` (idempotent). How many."""
-    collection = db[COLLECTION]
-    missing = collection.find({SEARCH_FIELD: None}, {"nombre": 1, "numero": 1}, hint="busqueda_numero")
-    updates = [UpdateOne({"_id": doc["_id"]}, {"$set": {SEARCH_FIELD: search_terms(doc["nombre"], doc["numero"])}}) async for doc in missing]
-    if updates:
-        await collection.bulk_write(updates, ordered=False)
-    return len(updates)
+    missing = LIST.without_terms(db[COLLECTION], {"nombre": 1, "numero": 1})
+    return await set_each(
+        db[COLLECTION], {doc["_id"]: {SEARCH_FIELD: search_terms(doc["nombre"], doc["numero"])} async for doc in missing}
+    )

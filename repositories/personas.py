@@ -19,15 +19,12 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
-from domain.clock import Clock
-from domain.errors import Conflict, InvalidValue, MissingReference, NotFound, Reference, StillReferenced
+from domain.errors import InvalidValue, MissingReference, Reference, StillReferenced
 from repositories import vehiculos as vehiculos_module
-from repositories.auditoria import AuditLog
-from repositories.base import Edit, find_or_raise, in_transaction, insert_unique, object_id, raise_conflict
-from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_page, records
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
 from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
@@ -55,7 +52,7 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"correo": "Ya existe una persona con ese correo electrónico."}
+UNIQUE = Unique("correo", "Ya existe una persona con ese correo electrónico.", ("nombre",), lambda holder: holder["nombre"])
 
 
 def search_terms(nombre: str, correo: str) -> list[str]:
@@ -94,14 +91,11 @@ def vehicles_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
     return [UpdateOne({"_id": oid}, {"$inc": {VEHICLE_COUNTER: n}}) for oid, n in counts.items()]
 
 
-class PersonaRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self.collection = db[COLLECTION]
-        self._clock = clock
-        self._audit = audit
-        self._vehiculos: VehiculoRepository | None = None
-        self._infracciones: InfraccionRepository | None = None
+class PersonaRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _vehiculos: VehiculoRepository | None = None
+    _infracciones: InfraccionRepository | None = None
 
     def connect(self, *, vehiculos: VehiculoRepository, infracciones: InfraccionRepository) -> None:
         """The records that point at a persona, which her delete guard looks at."""
@@ -110,24 +104,7 @@ class PersonaRepository:
 
     async def create(self, *, nombre: str, correo: str) -> Persona:
         doc = new_document(nombre=nombre, correo=correo, now=rules.to_millisecond(self._clock.now()))
-
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            await insert_unique(self.collection, doc, DUPLICATE_MESSAGES, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
-            return doc
-
-        try:
-            return Persona.from_doc(await in_transaction(self._db, write))
-        except Conflict as conflict:
-            raise await self._naming_the_holder(conflict, doc["correo"]) from None
-
-    async def _naming_the_holder(self, conflict: Conflict, correo: str) -> Conflict:
-        """The duplicate-e-mail refusal, pointing at the persona who has that address."""
-        holder = await self.collection.find_one({"correo": correo}, {"nombre": 1})
-        if holder is not None:
-            conflict.existing = (str(holder["_id"]), holder["nombre"])
-        return conflict
+        return Persona.from_doc(await self._create(doc))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:
         query = {"_id": object_id(persona_id, "persona")}
@@ -183,10 +160,7 @@ class PersonaRepository:
         fields = _fields(nombre, correo)
 
         async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
-            before = await self.collection.find_one_and_update({"_id": oid}, {"$set": fields}, session=session)
-            if before is None:
-                raise NotFound(f"No existe la persona {persona_id}.")
-            after = {**before, **fields}
+            before, after = await self._update(session, oid, {"$set": fields}, f"No existe la persona {persona_id}.")
             if after == before:
                 return after, False
             await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
@@ -194,13 +168,7 @@ class PersonaRepository:
                 await self._vehiculos.owner_renamed(oid, after, session=session)
             return after, True
 
-        try:
-            doc, changed = await in_transaction(self._db, write)
-        except DuplicateKeyError as error:
-            try:
-                raise_conflict(error, DUPLICATE_MESSAGES)
-            except Conflict as conflict:
-                raise await self._naming_the_holder(conflict, fields["correo"]) from None
+        doc, changed = await self._transaction(write, fields)
         return Edit(Persona.from_doc(doc), changed)
 
     # -- the vehicle counter, written in the vehicle's transaction -----------------------------------
@@ -251,12 +219,7 @@ class PersonaRepository:
         if await self._infracciones.names_owner(ObjectId(persona.id)):
             return self._owner_in_infractions(persona)
         doc = await self.collection.find_one({"_id": ObjectId(persona.id)}, {PENDING_FIELD: 1})
-        if (doc or {}).get(PENDING_FIELD):
-            return StillReferenced(
-                "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
-                "perteneció. Intente nuevamente en unos segundos."
-            )
-        return None
+        return self._transfer_in_flight() if (doc or {}).get(PENDING_FIELD) else None
 
     async def _owns_vehicles(self, persona: Persona) -> StillReferenced:
         assert self._vehiculos is not None
@@ -270,6 +233,13 @@ class PersonaRepository:
         )
 
     @staticmethod
+    def _transfer_in_flight() -> StillReferenced:
+        return StillReferenced(
+            "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
+            "perteneció. Intente nuevamente en unos segundos."
+        )
+
+    @staticmethod
     def _owner_in_infractions(persona: Persona) -> StillReferenced:
         return StillReferenced(
             f"No se puede borrar a {persona.nombre}: figura como propietaria o propietario de un vehículo en "
@@ -280,11 +250,7 @@ class PersonaRepository:
     async def _delete_if_free(self, oid: ObjectId, session: AsyncClientSession) -> bool:
         """One atomic check and delete (with its audit entry); False when she still owns something."""
         free = {"_id": oid, VEHICLE_COUNTER: 0, PENDING_FIELD: {"$in": [None, []]}}
-        deleted = await self.collection.find_one_and_delete(free, session=session)
-        if deleted is None:
-            return False
-        await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=deleted)
-        return True
+        return await self._delete(free, session) is not None
 
     async def _settle_transferred_vehicles(self, oid: ObjectId) -> None:
         assert self._vehiculos is not None
@@ -296,20 +262,16 @@ class PersonaRepository:
         if settled:
             await self.collection.update_one({"_id": oid}, {"$pull": {PENDING_FIELD: {"$in": settled}}})
         if len(settled) < len(pending):
-            raise StillReferenced(
-                "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
-                "perteneció. Intente nuevamente en unos segundos."
-            )
+            raise self._transfer_in_flight()
 
     async def search(
         self, *, q: str = "", sort: Sort | None = None, per_page: int = 20, page: int = 1, cursor: Cursor | None = None
     ) -> KeysetPage[Persona]:
         """A page of the list: the personas whose name or e-mail has words beginning with every
         word of ``q`` (accents and case aside), in ``sort`` (``LIST.sorts``)."""
-        page_of_docs = await list_page(
-            self.collection, LIST, sort=sort or LIST.sort(None), terms=rules.query_terms(q), per_page=per_page, page=page, cursor=cursor
+        return await list_records(
+            self.collection, LIST, Persona.from_doc, q=q, sort=sort, per_page=per_page, page=page, cursor=cursor
         )
-        return records(page_of_docs, Persona.from_doc)
 
     async def suggest(self, q: str, *, limit: int = SUGGESTIONS) -> list[Persona]:
         """The first personas (by name) matching ``q``, for the owner picker; none for an empty ``q``."""
@@ -322,25 +284,14 @@ class PersonaRepository:
 
     async def get_some(self, persona_ids: list[str]) -> list[Persona]:
         """The personas with these ids that exist (a bulk action's selection), by name."""
-        ids = []
-        for persona_id in persona_ids:
-            try:
-                ids.append(object_id(persona_id, "persona"))
-            except NotFound:
-                continue
-        found = [Persona.from_doc(doc) async for doc in self.collection.find({"_id": {"$in": ids}})]
+        found = [Persona.from_doc(doc) for doc in await self._some(persona_ids, "persona")]
         return sorted(found, key=lambda p: (rules.fold(p.nombre), p.id))
-
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
 
 
 async def migrate(db: AsyncDatabase) -> int:
     """Give personas written before search terms existed their ``busqueda`` (idempotent: only those
     without it, found through the search index, which holds a missing field as null). How many."""
-    collection = db[COLLECTION]
-    missing = collection.find({SEARCH_FIELD: None}, {"nombre": 1, "correo": 1}, hint="busqueda_nombre")
-    updates = [UpdateOne({"_id": doc["_id"]}, {"$set": {SEARCH_FIELD: search_terms(doc["nombre"], doc["correo"])}}) async for doc in missing]
-    if updates:
-        await collection.bulk_write(updates, ordered=False)
-    return len(updates)
+    missing = LIST.without_terms(db[COLLECTION], {"nombre": 1, "correo": 1})
+    return await set_each(
+        db[COLLECTION], {doc["_id"]: {SEARCH_FIELD: search_terms(doc["nombre"], doc["correo"])} async for doc in missing}
+    )

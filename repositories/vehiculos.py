@@ -19,14 +19,13 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
 from domain.clock import Clock
-from domain.errors import Conflict, NotFound, Reference, StillReferenced
+from domain.errors import NotFound, Reference, StillReferenced
 from repositories.auditoria import AuditLog
-from repositories.base import Edit, find_or_raise, in_transaction, object_id, raise_conflict
-from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_page, records
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
 from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
@@ -64,7 +63,9 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"placa_patente": "Ya existe un vehículo con esa placa patente."}
+UNIQUE = Unique(
+    "placa_patente", "Ya existe un vehículo con esa placa patente.", ("placa_patente",), lambda holder: holder["placa_patente"]
+)
 
 
 def make_key(marca: str) -> str:
@@ -123,14 +124,14 @@ class Vehiculo:
         )
 
 
-class VehiculoRepository:
+class VehiculoRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _infracciones: InfraccionRepository | None = None
+
     def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, personas: PersonaRepository) -> None:
-        self._db = db
-        self._clock = clock
-        self._audit = audit
-        self.collection = db[COLLECTION]
+        super().__init__(db, clock, audit)
         self._personas = personas
-        self._infracciones: InfraccionRepository | None = None
 
     def connect(self, *, infracciones: InfraccionRepository) -> None:
         """The infractions that point at a vehicle, which a transfer looks at."""
@@ -139,31 +140,14 @@ class VehiculoRepository:
     async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
         owner_id = object_id(persona_id, "persona")
         now = rules.to_millisecond(self._clock.now())
-        _fields(placa_patente, marca, color, owner_id)  # refuse a bad value before the transaction
+        fields = _fields(placa_patente, marca, color, owner_id)  # refuse a bad value before the transaction
 
         async def write(session: AsyncClientSession) -> dict[str, Any]:
             owner = await self._personas.take_vehicle(owner_id, session)
             doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner_id, owner=owner, now=now)
-            await self.collection.insert_one(doc, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
-            return doc
+            return await self._insert(doc, session)
 
-        try:
-            return Vehiculo.from_doc(await in_transaction(self._db, write))
-        except DuplicateKeyError as error:
-            raise await self._conflict(error, placa_patente) from None
-
-    async def _conflict(self, error: DuplicateKeyError, placa_patente: str) -> Exception:
-        """The duplicate-plate refusal, pointing at the vehicle that has the plate."""
-        try:
-            raise_conflict(error, DUPLICATE_MESSAGES)
-        except Conflict as conflict:
-            placa = rules.normalize_plate(placa_patente)
-            holder = await self.collection.find_one({"placa_patente": placa}, {"placa_patente": 1})
-            if holder is not None:
-                conflict.existing = (str(holder["_id"]), holder["placa_patente"])
-            return conflict
-        return error  # pragma: no cover (raise_conflict always raises)
+        return Vehiculo.from_doc(await self._transaction(write, fields))
 
     async def get(self, vehiculo_id: str | ObjectId) -> Vehiculo:
         query = {"_id": object_id(vehiculo_id, "vehículo")}
@@ -197,10 +181,7 @@ class VehiculoRepository:
             await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=current, despues=after)
             return after, True
 
-        try:
-            doc, changed = await in_transaction(self._db, write)
-        except DuplicateKeyError as error:
-            raise await self._conflict(error, placa_patente) from None
+        doc, changed = await self._transaction(write, changes)
         return Edit(Vehiculo.from_doc(doc), changed)
 
     async def owner_renamed(self, persona_id: ObjectId, owner: Mapping[str, Any], *, session: AsyncClientSession) -> None:
@@ -233,14 +214,13 @@ class VehiculoRepository:
         oid = object_id(vehiculo_id, "vehículo")
 
         async def write(session: AsyncClientSession) -> None:
-            doc = await self.collection.find_one_and_delete({"_id": oid, INFRACTION_COUNTER: 0}, session=session)
+            doc = await self._delete({"_id": oid, INFRACTION_COUNTER: 0}, session)
             if doc is None:
                 current = await self.collection.find_one({"_id": oid}, session=session)
                 if current is None:
                     raise NotFound(f"No existe el vehículo {vehiculo_id}.")
                 raise self._has_infractions(Vehiculo.from_doc(current))
             await self._personas.release_vehicle(doc["persona_id"], oid, infraction_in_flight=False, session=session)
-            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=doc)
 
         await in_transaction(self._db, write)
 
@@ -287,14 +267,9 @@ class VehiculoRepository:
         """A page of the list: vehicles whose plate contains, or whose make, colour or owner's name
         or e-mail has words beginning with, every word of ``q``; of make ``marca`` (accents and case aside)."""
         filters = {"marca": make_key(marca)} if marca.strip() else {}
-        page_of_docs = await list_page(
-            self.collection, LIST, sort=sort or LIST.sort(None), terms=rules.query_terms(q), filters=filters,
-            per_page=per_page, page=page, cursor=cursor,
+        return await list_records(
+            self.collection, LIST, Vehiculo.from_doc, q=q, sort=sort, filters=filters, per_page=per_page, page=page, cursor=cursor
         )
-        return records(page_of_docs, Vehiculo.from_doc)
-
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
 
 
 async def migrate(db: AsyncDatabase) -> int:
@@ -302,14 +277,11 @@ async def migrate(db: AsyncDatabase) -> int:
     (idempotent: only those without terms, found through the search index). How many."""
     from repositories import personas  # the owners' names and e-mails (a sibling module that imports this one)
 
-    collection = db[COLLECTION]
-    missing = await collection.find({SEARCH_FIELD: None}, hint="busqueda_placa").to_list(None)
+    missing = await LIST.without_terms(db[COLLECTION]).to_list(None)
     owners = {doc["_id"]: doc async for doc in db[personas.COLLECTION].find({"_id": {"$in": list({v["persona_id"] for v in missing})}})}
-    updates = [
-        UpdateOne({"_id": v["_id"]}, {"$set": {SEARCH_FIELD: search_terms(v, owners[v["persona_id"]]), MAKE_KEY: make_key(v["marca"])}})
+    changes = {
+        v["_id"]: {SEARCH_FIELD: search_terms(v, owners[v["persona_id"]]), MAKE_KEY: make_key(v["marca"])}
         for v in missing
         if v["persona_id"] in owners
-    ]
-    if updates:
-        await collection.bulk_write(updates, ordered=False)
-    return len(updates)
+    }
+    return await set_each(db[COLLECTION], changes)
