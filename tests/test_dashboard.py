@@ -21,7 +21,7 @@ import pytest
 
 from domain.clock import FixedClock
 from services.tokens import TokenService
-from tests.helpers.app import admin_at, make_settings, record_infraction
+from tests.helpers.app import admin_at, make_settings, record_infraction, sign_in
 
 SANTIAGO = ZoneInfo("America/Santiago")
 UTC = dt.timezone.utc
@@ -137,6 +137,7 @@ async def test_today_and_this_month_are_santiago_days_at_their_edges(db, recorde
             clock.set(moment)
             await record_infraction(repos, numero=7, placa="JKLM34", timestamp=moment)
         clock.set(read_at)
+        await sign_in(admin_client)
         counts = await dashboard_counts(admin_client)
         assert (counts["infracciones-hoy"], counts["infracciones-mes"]) == (hoy, mes)
         page = page_text((await admin_client.get("/admin/")).text)
