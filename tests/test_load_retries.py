@@ -55,9 +55,11 @@ async def test_twenty_officers_retrying_through_lost_answers_lose_and_duplicate_
     assert load.stats.server_errors == 0, load.stats  # the proxy loses answers; the server never fails
     assert load.stats.acknowledged >= OFFICERS
     assert load.stats.replays_on_purpose > 0 and load.stats.concurrent_groups > 0
-    # The retries happened: one for each lost answer (and no other failure), and every retried
-    # request was answered from the write its lost answer was about (replayed; the same id is
-    # checked by the apps and by verify_nothing_lost_or_duplicated).
+    # The retries happened: every lost answer was retried (a retry follows a transport error and
+    # nothing else), and every retried request was answered from the write its lost answer was about
+    # (replayed; the same id is checked by the apps and by verify_nothing_lost_or_duplicated). On a
+    # quiet machine there is exactly one retry per lost answer; on a saturated one an answer can
+    # also outlast the client's 30 s, which is retried the same way: at least, not exactly.
     assert proxy.stats.answers_dropped > 0
-    assert load.stats.transport_errors == load.stats.retries == proxy.stats.answers_dropped
+    assert load.stats.transport_errors == load.stats.retries >= proxy.stats.answers_dropped
     assert load.stats.replayed_after_retry == load.stats.retried_requests > 0
