@@ -139,7 +139,8 @@ async def test_a_retired_code_is_404_after_its_retirement_and_valid_before_it(ap
         ("T-1\u0000", catalogo.CODE_MESSAGE),
         ("Ñ-1", catalogo.CODE_MESSAGE),
     ],
-    ids=repr,
+    # plain ids: mutmut selects tests by node id, and its fork server did not find these by their repr()
+    ids=["empty", "too-long", "number", "bool", "list", "object", "space", "slash", "leading-dash", "nul", "enye"],
 )
 async def test_a_malformed_code_is_400_naming_the_field(app: Clocked, db, codigo, mensaje):
     response = await app.cargar(codigo=codigo)
