@@ -16,6 +16,8 @@ from bson import ObjectId
 from domain.audit import Actor
 from domain.errors import Conflict
 from repositories import Repositories, auditoria, evidencias
+from repositories.auditoria import NEWEST_FIRST, AuditFilters
+from repositories.paging import Cursor
 from tests.helpers.api import jti_of, make_world
 from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, post_form
 
@@ -185,3 +187,24 @@ async def test_a_stale_status_form_is_refused_and_explained(admin_client, repos)
         admin_client, f"/admin/infracciones/{recorded.id}/estado", {"desde": "registrada", "estado": "anulada", "motivo": "x"}
     )
     assert stale.status_code == 409 and "ahora está notificada" in stale.text
+
+
+async def test_the_trail_list_keeps_to_its_filter_and_pages_by_number_and_by_cursor(repos):
+    """The audit list (``AuditRepository.search``): a filter selects only its entries, in the total
+    and on every page; page 2 is page 2 whether asked by number or reached by a link's cursor, and a
+    link to a near previous page carries a cursor (an index seek, not a skip)."""
+    for n in range(3):
+        await repos.personas.create(nombre=f"Persona {n}", correo=f"p{n}.trail@example.cl")
+    oficiales = [await repos.oficiales.create(nombre=f"Oficial {n}", numero=700 + n) for n in range(3)]
+    only = AuditFilters(coleccion="oficiales")
+    pages = [await repos.auditoria.search(only, sort=NEWEST_FIRST, per_page=1, page=n) for n in (1, 2, 3)]
+    assert [p.total for p in pages] == [3, 3, 3]
+    assert [p.page for p in pages] == [1, 2, 3]
+    assert [e.coleccion for p in pages for e in p.items] == ["oficiales"] * 3
+    assert [e.documento_id for p in pages for e in p.items] == [o.id for o in reversed(oficiales)]  # newest first
+    forward = Cursor.decode(pages[0].link(2).cursor, NEWEST_FIRST, 1)
+    backward = Cursor.decode(pages[2].link(2).cursor, NEWEST_FIRST, 1)
+    assert forward is not None and backward is not None
+    for cursor in (forward, backward):
+        reached = await repos.auditoria.search(only, sort=NEWEST_FIRST, per_page=1, page=2, cursor=cursor)
+        assert (reached.page, reached.items) == (2, pages[1].items)

@@ -415,6 +415,22 @@ async def test_the_largest_badge_number_is_found_by_number(repos):
     assert [o.numero for o in found.items] == [MAX_BADGE_NUMBER]
 
 
+async def test_the_infractions_filter_finds_officers_at_both_ends_of_the_badge_numbers(repos):
+    """The admin's "oficial N°" filter (``filters(numero=…)``, through ``find_by_numero``): the first
+    and the largest número select their officer; a número no officer can have selects nothing, also
+    one too large for the database to store (no error)."""
+    first = await repos.oficiales.create(nombre="Primero", numero=1)
+    last = await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    assert (await repos.oficiales.find_by_numero(1)) == first
+    assert (await repos.oficiales.find_by_numero(MAX_BADGE_NUMBER)) == last
+    for numero in (0, -1, MAX_BADGE_NUMBER + 1, 2**64):
+        assert await repos.oficiales.find_by_numero(numero) is None, numero
+        chosen = await repos.infracciones.filters(numero=numero)
+        assert chosen.none and chosen.oficial is None, numero
+    chosen = await repos.infracciones.filters(numero=1)
+    assert not chosen.none and str(chosen.oficial) == first.id
+
+
 async def test_get_many_returns_exactly_the_personas_asked_for(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
