@@ -208,3 +208,35 @@ async def test_the_trail_list_keeps_to_its_filter_and_pages_by_number_and_by_cur
     for cursor in (forward, backward):
         reached = await repos.auditoria.search(only, sort=NEWEST_FIRST, per_page=1, page=2, cursor=cursor)
         assert (reached.page, reached.items) == (2, pages[1].items)
+
+
+async def test_the_trail_list_filters_by_record_action_actor_and_dates(repos):
+    """Each filter of the audit list selects exactly its entries (and a date range is [desde, hasta))."""
+    oficial = await repos.oficiales.create(nombre="Oficial filtrado", numero=750)
+    await repos.oficiales.update(oficial.id, nombre="Oficial filtrado bis", numero=750, activo=True)
+    await repos.personas.create(nombre="Persona filtrada", correo="filtrada.trail@example.cl")
+
+    async def chosen(**filters) -> list[tuple[str, str]]:
+        page = await repos.auditoria.search(AuditFilters(**filters), sort=NEWEST_FIRST, per_page=50, page=1)
+        assert page.total == len(page.items)
+        return [(e.coleccion, e.accion) for e in page.items]
+
+    everything = await chosen()
+    assert everything == [("personas", "crear"), ("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id)) == [("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id), coleccion="oficiales") == [("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id), coleccion="personas") == []
+    assert await chosen(accion="editar") == [("oficiales", "editar")]
+    assert await chosen(coleccion="personas") == [("personas", "crear")]
+    actor = (await repos.auditoria.search(AuditFilters(), per_page=1)).items[0].actor_nombre
+    assert await chosen(actor=actor) == everything
+    assert await chosen(actor="nadie") == []
+    entries = (await repos.auditoria.search(AuditFilters(), per_page=50)).items
+    oldest, newest = entries[-1].en, entries[0].en
+    hour = dt.timedelta(hours=1)
+    assert await chosen(desde=oldest - hour) == everything
+    assert await chosen(desde=newest + hour) == []
+    assert await chosen(hasta=newest + hour) == everything
+    assert await chosen(hasta=oldest) == []  # hasta is exclusive
+    assert await chosen(desde=oldest - hour, hasta=newest + hour) == everything
+    assert await chosen(desde=newest + hour, hasta=newest + 2 * hour) == []

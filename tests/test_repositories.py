@@ -431,6 +431,26 @@ async def test_the_infractions_filter_finds_officers_at_both_ends_of_the_badge_n
     assert not chosen.none and str(chosen.oficial) == first.id
 
 
+async def test_a_bulk_selection_is_exactly_the_records_named_that_exist(repos):
+    """What a bulk action acts on (``get_some``): the records named, once each, in list order; a
+    malformed or unknown id anywhere in the selection is left out and the rest still counts."""
+    ana = await repos.personas.create(nombre="Ana", correo="ana.some@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.some@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.some@example.cl")
+    chosen = await repos.personas.get_some([beto.id, "no-es-un-id", str(ObjectId()), ana.id])
+    assert [p.id for p in chosen] == [ana.id, beto.id]
+    uno = await repos.oficiales.create(nombre="Uno", numero=801)
+    dos = await repos.oficiales.create(nombre="Dos", numero=802)
+    await repos.oficiales.create(nombre="Tres", numero=803)
+    chosen_officers = await repos.oficiales.get_some([dos.id, "no-es-un-id", uno.id])
+    assert [o.id for o in chosen_officers] == [uno.id, dos.id]
+
+
+async def test_an_officer_without_infractions_has_no_delete_refusal(repos):
+    oficial = await repos.oficiales.create(nombre="Sin multas", numero=810)
+    assert await repos.oficiales.delete_refusal(oficial.id) is None
+
+
 async def test_get_many_returns_exactly_the_personas_asked_for(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
