@@ -227,6 +227,8 @@ async def test_the_trail_list_filters_by_record_action_actor_and_dates(repos):
     assert await chosen(documento_id=ObjectId(oficial.id), coleccion="oficiales") == [("oficiales", "editar"), ("oficiales", "crear")]
     assert await chosen(documento_id=ObjectId(oficial.id), coleccion="personas") == []
     assert await chosen(accion="editar") == [("oficiales", "editar")]
+    [edit] = (await repos.auditoria.search(AuditFilters(accion="editar"), per_page=50)).items
+    assert (edit.documento_id, edit.antes["nombre"], edit.despues["nombre"]) == (oficial.id, "Oficial filtrado", "Oficial filtrado bis")
     assert await chosen(coleccion="personas") == [("personas", "crear")]
     actor = (await repos.auditoria.search(AuditFilters(), per_page=1)).items[0].actor_nombre
     assert await chosen(actor=actor) == everything

@@ -446,6 +446,38 @@ async def test_a_bulk_selection_is_exactly_the_records_named_that_exist(repos):
     assert [o.id for o in chosen_officers] == [uno.id, dos.id]
 
 
+async def test_a_duplicate_names_the_record_that_holds_the_value(repos):
+    """The refusal of a duplicate links to the record that has the número, e-mail or plate (the
+    admin shows it beside the field), not to some other record of the collection."""
+    await repos.oficiales.create(nombre="Primero", numero=901)
+    segundo = await repos.oficiales.create(nombre="Segundo", numero=902)
+    with pytest.raises(Conflict) as officer:
+        await repos.oficiales.create(nombre="Otro", numero=902)
+    assert officer.value.existing == (segundo.id, "N° 902 (Segundo)")
+    await repos.personas.create(nombre="Ana", correo="ana.holder@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.holder@example.cl")
+    with pytest.raises(Conflict) as persona:
+        await repos.personas.create(nombre="Otra", correo="BETO.holder@example.cl")
+    assert persona.value.existing == (beto.id, "Beto")
+    await repos.vehiculos.create(placa_patente="HOLD11", marca="Fiat", color="Rojo", persona_id=beto.id)
+    second = await repos.vehiculos.create(placa_patente="HOLD22", marca="Fiat", color="Rojo", persona_id=beto.id)
+    with pytest.raises(Conflict) as vehicle:
+        await repos.vehiculos.create(placa_patente="hold-22", marca="Kia", color="Azul", persona_id=beto.id)
+    assert vehicle.value.existing == (second.id, "HOLD22")
+
+
+async def test_a_token_record_is_found_by_its_own_jti_only(repos):
+    """``find_by_jti`` (what /api/yo and an infraction's page show about a token): that token's
+    record among others, and None for a jti never issued."""
+    await repos.oficiales.create(nombre="Con tokens", numero=920)
+    service = TokenService(make_settings().jwt_secret, repos.clock)
+    first = await service.issue(repos, numero=920)
+    second = await service.issue(repos, numero=920)
+    assert (await repos.tokens.find_by_jti(second.record.jti)).jti == second.record.jti
+    assert (await repos.tokens.find_by_jti(first.record.jti)).jti == first.record.jti
+    assert await repos.tokens.find_by_jti("no-emitido") is None
+
+
 async def test_an_officer_without_infractions_has_no_delete_refusal(repos):
     oficial = await repos.oficiales.create(nombre="Sin multas", numero=810)
     assert await repos.oficiales.delete_refusal(oficial.id) is None
