@@ -1,10 +1,9 @@
-"""Helpers shared by the repositories: id parsing, transactions, paging, search, duplicate-key
+"""Helpers shared by the repositories: id parsing, transactions, lookups, edits, duplicate-key
 mapping, and ``RecordRepository``, the base of the repositories of personas, vehículos and oficiales."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Generic, TypeVar
@@ -53,11 +52,6 @@ async def in_transaction(db: AsyncDatabase, write: Callable[[AsyncClientSession]
     errors (so ``write`` must be safe to run again from the start)."""
     async with db.client.start_session() as session:
         return await session.with_transaction(write)
-
-
-def contains(text: str) -> dict[str, Any]:
-    """Case-insensitive 'contains' match for admin search boxes; the text is taken literally."""
-    return {"$regex": re.escape(text), "$options": "i"}
 
 
 def duplicate_field(error: DuplicateKeyError) -> str | None:
@@ -123,26 +117,6 @@ class Edit(Generic[T]):
     changed: bool
 
 
-@dataclasses.dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-
 class RecordRepository:
     """The repositories of personas, vehículos and oficiales: one collection (``COLLECTION``) with
     one unique field (``UNIQUE``), whose writes are transactions with their audit entries."""
@@ -203,8 +177,3 @@ class RecordRepository:
 
     async def count(self) -> int:
         return await self.collection.estimated_document_count()
-
-
-def page_bounds(page: int, per_page: int) -> tuple[int, int]:
-    page = max(1, page)
-    return (page - 1) * per_page, per_page

@@ -257,10 +257,6 @@ class VehiculoRepository(RecordRepository):
         cursor = self.collection.find({"persona_id": object_id(persona_id, "persona")}, sort=[("placa_patente", ASCENDING)])
         return [Vehiculo.from_doc(doc) async for doc in cursor]
 
-    async def plates_of(self, persona_id: ObjectId) -> list[str]:
-        cursor = self.collection.find({"persona_id": persona_id}, {"placa_patente": 1}, sort=[("placa_patente", ASCENDING)])
-        return [doc["placa_patente"] async for doc in cursor]
-
     async def search(
         self, *, q: str = "", marca: str = "", sort: Sort | None = None, per_page: int = 20, page: int = 1, cursor: Cursor | None = None
     ) -> KeysetPage[Vehiculo]:

@@ -415,6 +415,74 @@ async def test_the_largest_badge_number_is_found_by_number(repos):
     assert [o.numero for o in found.items] == [MAX_BADGE_NUMBER]
 
 
+async def test_the_infractions_filter_finds_officers_at_both_ends_of_the_badge_numbers(repos):
+    """The admin's "oficial N°" filter (``filters(numero=…)``, through ``find_by_numero``): the first
+    and the largest número select their officer; a número no officer can have selects nothing, also
+    one too large for the database to store (no error)."""
+    first = await repos.oficiales.create(nombre="Primero", numero=1)
+    last = await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    assert (await repos.oficiales.find_by_numero(1)) == first
+    assert (await repos.oficiales.find_by_numero(MAX_BADGE_NUMBER)) == last
+    for numero in (0, -1, MAX_BADGE_NUMBER + 1, 2**64):
+        assert await repos.oficiales.find_by_numero(numero) is None, numero
+        chosen = await repos.infracciones.filters(numero=numero)
+        assert chosen.none and chosen.oficial is None, numero
+    chosen = await repos.infracciones.filters(numero=1)
+    assert not chosen.none and str(chosen.oficial) == first.id
+
+
+async def test_a_bulk_selection_is_exactly_the_records_named_that_exist(repos):
+    """What a bulk action acts on (``get_some``): the records named, once each, in list order; a
+    malformed or unknown id anywhere in the selection is left out and the rest still counts."""
+    ana = await repos.personas.create(nombre="Ana", correo="ana.some@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.some@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.some@example.cl")
+    chosen = await repos.personas.get_some([beto.id, "no-es-un-id", str(ObjectId()), ana.id])
+    assert [p.id for p in chosen] == [ana.id, beto.id]
+    uno = await repos.oficiales.create(nombre="Uno", numero=801)
+    dos = await repos.oficiales.create(nombre="Dos", numero=802)
+    await repos.oficiales.create(nombre="Tres", numero=803)
+    chosen_officers = await repos.oficiales.get_some([dos.id, "no-es-un-id", uno.id])
+    assert [o.id for o in chosen_officers] == [uno.id, dos.id]
+
+
+async def test_a_duplicate_names_the_record_that_holds_the_value(repos):
+    """The refusal of a duplicate links to the record that has the número, e-mail or plate (the
+    admin shows it beside the field), not to some other record of the collection."""
+    await repos.oficiales.create(nombre="Primero", numero=901)
+    segundo = await repos.oficiales.create(nombre="Segundo", numero=902)
+    with pytest.raises(Conflict) as officer:
+        await repos.oficiales.create(nombre="Otro", numero=902)
+    assert officer.value.existing == (segundo.id, "N° 902 (Segundo)")
+    await repos.personas.create(nombre="Ana", correo="ana.holder@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.holder@example.cl")
+    with pytest.raises(Conflict) as persona:
+        await repos.personas.create(nombre="Otra", correo="BETO.holder@example.cl")
+    assert persona.value.existing == (beto.id, "Beto")
+    await repos.vehiculos.create(placa_patente="HOLD11", marca="Fiat", color="Rojo", persona_id=beto.id)
+    second = await repos.vehiculos.create(placa_patente="HOLD22", marca="Fiat", color="Rojo", persona_id=beto.id)
+    with pytest.raises(Conflict) as vehicle:
+        await repos.vehiculos.create(placa_patente="hold-22", marca="Kia", color="Azul", persona_id=beto.id)
+    assert vehicle.value.existing == (second.id, "HOLD22")
+
+
+async def test_a_token_record_is_found_by_its_own_jti_only(repos):
+    """``find_by_jti`` (what /api/yo and an infraction's page show about a token): that token's
+    record among others, and None for a jti never issued."""
+    await repos.oficiales.create(nombre="Con tokens", numero=920)
+    service = TokenService(make_settings().jwt_secret, repos.clock)
+    first = await service.issue(repos, numero=920)
+    second = await service.issue(repos, numero=920)
+    assert (await repos.tokens.find_by_jti(second.record.jti)).jti == second.record.jti
+    assert (await repos.tokens.find_by_jti(first.record.jti)).jti == first.record.jti
+    assert await repos.tokens.find_by_jti("no-emitido") is None
+
+
+async def test_an_officer_without_infractions_has_no_delete_refusal(repos):
+    oficial = await repos.oficiales.create(nombre="Sin multas", numero=810)
+    assert await repos.oficiales.delete_refusal(oficial.id) is None
+
+
 async def test_get_many_returns_exactly_the_personas_asked_for(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
