@@ -29,6 +29,7 @@ class ConfigError(Exception):
 class Settings:
     app_env: str = "development"
     port: int = 8888
+    port_file: Path | None = None  # where the bound port is written (for PORT=0: tests, supervisors)
     mongodb_uri: str | None = None
     mongodb_db: str = "transito"
     cookie_secret: str = ""
@@ -183,6 +184,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         app_env=app_env,
         port=_int(env, "PORT", 8888, maximum=65535),
+        port_file=Path(env["PORT_FILE"]) if env.get("PORT_FILE") else None,
         mongodb_uri=mongodb_uri,
         mongodb_db=env.get("MONGODB_DB") or "transito",
         cookie_secret=cookie_secret,

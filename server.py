@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import tornado.netutil
 
@@ -77,7 +78,7 @@ def run_worker(config: Settings, uri: str, sockets: list[socket.socket], index: 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Registro de infracciones de tránsito: servidor web.")
-    parser.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8888)")
+    parser.add_argument("--port", type=int, help="port to listen on (default: $PORT or 8888; 0: any free port, see PORT_FILE)")
     parser.add_argument("--workers", type=int, help="processes sharing the port (default: $WORKERS or 1; 0 = CPUs)")
     return parser.parse_args(argv)
 
@@ -102,6 +103,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
+def report_port(path: Path, port: int) -> None:
+    """Say which port was bound (``PORT=0`` lets the kernel choose one, so nobody races for it):
+    written whole or not at all, so a reader polling for the file never sees half of it."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(f"{port}\n")
+    os.replace(partial, path)
+
+
 def _main(argv: list[str] | None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     env = dict(os.environ)
@@ -118,6 +127,8 @@ def _main(argv: list[str] | None) -> int:
 
     with embedded_database(config) if config.embedded_db else contextlib.nullcontext(config.mongodb_uri or "") as uri:
         sockets = tornado.netutil.bind_sockets(config.port, reuse_port=config.workers > 1)
+        if config.port_file is not None:
+            report_port(config.port_file, sockets[0].getsockname()[1])
         if config.workers > 1:
             return supervise(config.workers, lambda index: run_worker(config, uri, sockets, index))
         asyncio.run(serve(config, uri, sockets))

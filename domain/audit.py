@@ -50,6 +50,8 @@ ACTION_LABELS = {
 }
 # Never written to the trail, whatever collection they are in.
 SECRET_FIELDS = frozenset({"password_hash", "jti", "token", "token_jtis"})
+# Derived from other fields for searching and filtering (``repositories/listing.py``): not a change anyone made.
+DERIVED_FIELDS = frozenset({"busqueda", "marca_clave"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +85,7 @@ def changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> tupl
     """The fields that differ between two versions of a record, before and after, without secrets
     or the record's own id."""
     before, after = before or {}, after or {}
-    names = (set(before) | set(after)) - SECRET_FIELDS - {"_id"}
+    names = (set(before) | set(after)) - SECRET_FIELDS - DERIVED_FIELDS - {"_id"}
     changed = sorted(name for name in names if before.get(name) != after.get(name))
     return (
         {name: before[name] for name in changed if name in before},

@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-import unicodedata
 from decimal import Decimal
 
 from domain.errors import InvalidValue
+from domain.rules import fold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +43,9 @@ SEVERITIES = {
 }
 CODE_PATTERN = "^[A-Z0-9][A-Z0-9.-]{0,19}$"
 _CODE = re.compile(CODE_PATTERN)
+# A code as typed, which code_or_raise takes (openapi.json states it for the API's clients).
+CODE_INPUT_PATTERN = "^ *[A-Za-z0-9][A-Za-z0-9.-]{0,19} *$"
+CODE_MAX_INPUT = 20  # spaces around it included
 CODE_MESSAGE = "El código tiene de 1 a 20 letras, números, puntos o guiones, por ejemplo G-199-1."
 DESCRIPTION_MAX = 300
 ARTICLE_MAX = 80
@@ -52,8 +55,13 @@ NOTICE = dt.timedelta(minutes=10)
 
 
 def code_or_raise(raw: str) -> str:
-    code = raw.strip().upper()
-    if not _CODE.match(code):
+    """' g-199-1 ' -> 'G-199-1'. Only spaces are stripped (not tabs, line breaks or other Unicode
+    spaces), and only an ASCII code is upper-cased: ``str.upper`` folds 'ß' to 'SS', 'ı' to 'I' and
+    'ﬀ' to 'FF', which would turn a typing error into another code; anything else is refused, so
+    the API's contract (openapi.json) can state exactly what is taken."""
+    code = raw.strip(" ")
+    code = code.upper() if code.isascii() else code
+    if not _CODE.fullmatch(code):  # all of it: ``$`` alone accepts a final newline
         raise InvalidValue(CODE_MESSAGE, field="codigo")
     return code
 
@@ -68,6 +76,8 @@ def severity_or_raise(key: str) -> Severity:
 def fine_or_raise(minimum: Decimal, maximum: Decimal) -> tuple[Decimal, Decimal]:
     """A fine range in UTM: usually its grade's (``SEVERITIES``), but an offence with its own fine in
     the law states that one."""
+    # Written out: Decimal('1E+1') (a form's '1e1') would be shown, stored and sent to the API as '1E+1'.
+    minimum, maximum = Decimal(format(minimum, "f")), Decimal(format(maximum, "f"))
     if minimum <= 0 or maximum < minimum:
         raise InvalidValue("La multa mínima debe ser positiva y no mayor que la máxima.", field="multa_min")
     if minimum.as_tuple().exponent < -2 or maximum.as_tuple().exponent < -2:  # type: ignore[operator]
@@ -96,7 +106,7 @@ class Version:
             "version": self.version,
             "descripcion": self.descripcion,
             "gravedad": self.gravedad,
-            "multa_utm": {"min": str(self.multa_min_utm), "max": str(self.multa_max_utm)},
+            "multa_utm": {"min": format(self.multa_min_utm, "f"), "max": format(self.multa_max_utm, "f")},
             "articulo": self.articulo,
         }
 
@@ -166,8 +176,3 @@ class Entry:
         """Whether every word of a search is in the code, the description or the article (any case, any accents)."""
         haystack = fold(" ".join((self.codigo, self.shown.descripcion, self.shown.articulo)))
         return all(word in haystack for word in fold(words).split())
-
-
-def fold(text: str) -> str:
-    """Lower case without accents, for searching."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))

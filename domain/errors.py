@@ -5,6 +5,8 @@ codes, and each handler names the request field that a domain field came from.""
 
 from __future__ import annotations
 
+import dataclasses
+
 
 class DomainError(Exception):
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -22,13 +24,27 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    """A unique value is already taken (correo, placa patente, número), or a state changed under us."""
+    """A unique value is already taken (correo, placa patente, número), or a state changed under us.
+    ``existing`` is (id, label) of the record that holds the value, when it is known."""
+
+    existing: tuple[str, str] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A record (or a filtered list of records) that a refusal names: by collection and id, or by
+    collection and the filters that select them."""
+
+    label: str
+    coleccion: str
+    id: str = ""
+    filters: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class StillReferenced(DomainError):
-    """The record cannot be deleted because other records point at it."""
+    """The record cannot be deleted because other records point at it (``references`` names them)."""
 
-    def __init__(self, message: str, *, references: list[str] | None = None) -> None:
+    def __init__(self, message: str, *, references: list[Reference] | None = None) -> None:
         super().__init__(message)
         self.references = references or []
 

@@ -33,6 +33,13 @@ CONTROL_MESSAGE = "No puede contener caracteres de control."
 BADGE_MESSAGE = "Debe ser un número entero positivo."
 
 
+def leading_zeros_message(typed: str, value: int) -> str:
+    return (
+        f"Escríbalo sin ceros a la izquierda: el número se guarda como número entero, así que «{typed}» "
+        f"quedaría como {value}. Si la placa dice {typed}, registre {value}."
+    )
+
+
 def too_long_message(maximum: int) -> str:
     return f"Puede tener como máximo {maximum} caracteres."
 
@@ -110,6 +117,19 @@ def text_or_raise(raw: str, *, field: str, maximum: int, required: bool = True) 
     if has_control_characters(text):
         raise InvalidValue(CONTROL_MESSAGE, field=field)
     return text
+
+
+# -- words that agree with a number -----------------------------------------------------------------
+def plural(count: int, one: str, many: str) -> str:
+    """'1 vehículo', '3 vehículos', '0 vehículos': the count and the form that agrees with it."""
+    return f"{count} {one if count == 1 else many}"
+
+
+def file_size(size: int) -> str:
+    """A byte count as people read it: "850 KB", "2,4 MB"."""
+    if size < 1024 * 1024:
+        return f"{max(1, round(size / 1024))} KB"
+    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")
 
 
 # -- numbers typed by people -----------------------------------------------------------------------
@@ -231,3 +251,45 @@ def location_or_raise(latitud: float, longitud: float, precision_m: float | None
     if precision_m is not None:
         point["precision_m"] = precision_or_raise(precision_m)
     return point
+# -- search terms ------------------------------------------------------------------------------------
+# The admin's search boxes match words by their beginning, accent- and case-insensitively, through an
+# index: each record stores ``busqueda``, the prefixes of its words, folded (a multikey index), and a
+# query is an equality match on the folded words typed. A regex "contains" would read every record.
+TERM_MAX = 20  # longer words are matched on their first TERM_MAX characters
+SEARCH_MIN_MESSAGE = "Escriba al menos una letra o un número para buscar."
+_WORD = re.compile(r"[^\W_]+")
+
+
+def fold(text: str) -> str:
+    """'José Muñoz' -> 'jose munoz': compatibility forms folded, accents dropped, lower case."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def words(text: str) -> list[str]:
+    """The folded words of a text ('ana.perez@example.cl' -> ['ana', 'perez', 'example', 'cl'])."""
+    return _WORD.findall(fold(text))
+
+
+def prefixes(text: str) -> set[str]:
+    """Every beginning of every word of ``text``, up to TERM_MAX characters."""
+    return {word[:n] for word in words(text) for n in range(1, min(len(word), TERM_MAX) + 1)}
+
+
+def substrings(text: str) -> set[str]:
+    """Every piece of a short code (a plate: 'BBCD12' is found by 'CD12' or 'cd-12' too)."""
+    code = "".join(words(text))
+    return {code[i:j] for i in range(len(code)) for j in range(i + 1, len(code) + 1)}
+
+
+def search_terms(*texts: str, codes: tuple[str, ...] = ()) -> list[str]:
+    """What a record stores in ``busqueda``: the prefixes of the words of ``texts`` and every piece
+    of each of ``codes``, sorted (so an unchanged record stores the same list)."""
+    terms = set().union(*(prefixes(text) for text in texts), *(substrings(code) for code in codes))
+    return sorted(terms)
+
+
+def query_terms(query: str) -> list[str]:
+    """The terms a search box's text asks for (each must be in a record's ``busqueda``), longest
+    first: the index is read on the first, the most selective."""
+    return sorted({word[:TERM_MAX] for word in words(query)}, key=lambda w: (-len(w), w))

@@ -11,11 +11,13 @@ from typing import Any, Iterator
 import tornado.web
 
 from config import Settings
+from handlers import officer_app
 from handlers.admin import auditoria, catalogo, dashboard, infracciones, oficiales, personas, session, vehiculos
 from handlers.api import evidencias, informe, oficial, system
 from handlers.api import infracciones as api_infracciones
 from handlers.api.base import ApiHandler, ApiNotFoundHandler
-from handlers.base import BaseHandler, NotFoundHandler, RedirectToAdmin, StaticFiles
+from handlers.base import BaseHandler
+from handlers.public import NotFoundHandler, RedirectToAdmin, StaticFiles
 from handlers.http import InFlight
 from repositories import Repositories
 from services.metrics import Metrics
@@ -29,12 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 def routes() -> list[Any]:
     return [
         (r"/", RedirectToAdmin),
+        # Browsers ask every site for /favicon.ico; pages also name static/favicon.svg.
+        (r"/(favicon\.ico)", StaticFiles, {"path": str(ROOT / "static")}),
         *system.default_handlers,
         *api_infracciones.default_handlers,
         *informe.default_handlers,
         *evidencias.default_handlers,
         *oficial.default_handlers,
         (r"/api/.*", ApiNotFoundHandler),  # after every API route: unknown API paths answer JSON
+        *officer_app.default_handlers,
         *dashboard.default_handlers,
         *session.default_handlers,
         *personas.default_handlers,

@@ -193,7 +193,8 @@ class BaseHandler(tornado.web.RequestHandler):
             when=self.local_time,
             estados=lifecycle.LABELS,
             fine_label=catalogo.fine_label,
-            file_size=file_size,
+            file_size=rules.file_size,
+            plural=rules.plural,
         )
         return namespace
 
@@ -266,16 +267,6 @@ class PublicHandler(BaseHandler):
     public = True
 
 
-class NotFoundHandler(PublicHandler):
-    """Unknown URL: a 404 page (the application's ``default_handler_class``)."""
-
-    answers_any_method = True
-
-    async def prepare(self) -> None:
-        await super().prepare()  # a logged-in admin keeps the navigation on the 404 page
-        raise tornado.web.HTTPError(404)
-
-
 class Refusal(PublicHandler):
     """Answers a request that the HTTP gate refused before its handler ran: a body over the
     route's limit (413), or a method the route does not have (405, with ``Allow``)."""
@@ -297,26 +288,3 @@ class Refusal(PublicHandler):
             allow = ", ".join(self.allow or [])
             raise HTTPRefusal(405, f"Este recurso solo acepta: {allow}.", headers={"Allow": allow})
         raise HTTPRefusal(413, f"El contenido enviado supera el máximo de {self.limit // 1024} KiB.")
-
-
-class RedirectToAdmin(PublicHandler):
-    """``/``: the admin's home (a login page for whoever is not logged in)."""
-
-    def get(self) -> None:
-        self.redirect("/admin/")
-
-
-class StaticFiles(tornado.web.StaticFileHandler):
-    """The stylesheet and scripts, with the same security headers as every page (they may be cached)."""
-
-    public = True
-
-    def set_default_headers(self) -> None:
-        security_headers(self, no_store=False)
-
-
-def file_size(size: int) -> str:
-    """A byte count as people read it: "850 KB", "2,4 MB"."""
-    if size < 1024 * 1024:
-        return f"{max(1, round(size / 1024))} KB"
-    return f"{size / (1024 * 1024):.1f} MB".replace(".", ",")

@@ -97,14 +97,25 @@ class VehiculoForm(SpanishForm):
     propietario = EmailField(
         "Correo del propietario", [REQUIRED_TEXT, Length(max=rules.CORREO_MAX), email], filters=[_strip],
         description="El correo electrónico de una persona ya registrada.",
+        # static/owner-picker.js makes it a search-as-you-type list over this endpoint
+        render_kw={"data-owner-picker": "/admin/personas/sugerencias", "autocomplete": "off", "spellcheck": "false"},
     )
+
+
+def no_leading_zeros(form: Form, field: Any) -> None:
+    """A número is stored as a whole number: '0077701' would silently become 77701, so say so."""
+    typed = (field.raw_data or [""])[0].strip()
+    if len(typed) > 1 and typed.startswith("0") and field.data is not None:
+        raise ValidationError(rules.leading_zeros_message(typed, field.data))
 
 
 class OficialForm(SpanishForm):
     nombre = StringField("Nombre", [REQUIRED_TEXT, Length(max=rules.NOMBRE_MAX), plain_text], filters=[_strip])
     numero = IntegerField(
         "Número identificatorio",
-        [REQUIRED, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE)],
+        [REQUIRED, NumberRange(min=1, max=rules.MAX_BADGE_NUMBER, message=rules.BADGE_MESSAGE), no_leading_zeros],
+        description="El número de la placa, sin ceros a la izquierda.",
+        render_kw={"inputmode": "numeric"},
     )
     activo = BooleanField("Activo", default=True)
 
@@ -156,7 +167,11 @@ class ReplaceForm(SpanishForm):
 
 
 def upper_text(value: Any) -> Any:
-    return value.strip().upper() if isinstance(value, str) else value
+    """Upper case for an ASCII value only: ``str.upper`` turns 'ß' into 'SS' (another code)."""
+    if not isinstance(value, str):
+        return value
+    value = value.strip()
+    return value.upper() if value.isascii() else value
 
 
 def offence_code(form: Form, field: Any) -> None:

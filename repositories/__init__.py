@@ -144,4 +144,7 @@ async def prepare_database(db: AsyncDatabase, *, lookup_retention_days: int = 90
     for name, indexes in ((evidencias.FILES, evidencias.FILES_INDEXES), (evidencias.CHUNKS, evidencias.CHUNKS_INDEXES)):
         await db[name].create_indexes(indexes)
     await infracciones.migrate(db)
+    migrated = {module.COLLECTION: await module.migrate(db) for module in (personas, vehiculos, oficiales)}
+    if any(migrated.values()):
+        log.info("search terms written on records that had none: %s", migrated)
     await LookupRepository(db).keep_for(lookup_retention_days)

@@ -92,12 +92,17 @@ class BulkLoader:
         return docs
 
     async def vehiculos(self, rows: Iterable[NewVehiculo]) -> list[dict[str, Any]]:
+        """Vehicles of existing personas (whose names and e-mails go into the vehicles' search terms)."""
         now = self._clock.now()
+        rows = list(rows)
+        owner_ids = list({row.persona_id for row in rows})
+        owners = {doc["_id"]: doc async for doc in self._db[personas.COLLECTION].find({"_id": {"$in": owner_ids}}, {"nombre": 1, "correo": 1})}
         docs = [
             {
                 "_id": ObjectId(),
                 **vehiculos.new_document(
-                    placa_patente=row.placa_patente, marca=row.marca, color=row.color, persona_id=row.persona_id, now=now
+                    placa_patente=row.placa_patente, marca=row.marca, color=row.color, persona_id=row.persona_id,
+                    owner=owners[row.persona_id], now=now,
                 ),
             }
             for row in rows

@@ -20,13 +20,12 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
-from domain.clock import Clock
-from domain.errors import NotFound, StillReferenced
-from repositories.auditoria import AuditLog
-from repositories.base import Page, contains, find_or_raise, in_transaction, insert_unique, object_id, page_bounds, raise_conflict
+from domain.errors import Reference, StillReferenced
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
+from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
     from repositories.tokens import TokenRepository
@@ -34,7 +33,17 @@ if TYPE_CHECKING:
 COLLECTION = "oficiales"
 INFRACTION_COUNTER = "n_infracciones"
 LIVE_TOKENS = "token_jtis"
-INDEXES = [IndexModel([("numero", ASCENDING)], unique=True, name="numero_unique")]
+LIST = ListSpec(
+    columns=(
+        Column("numero", "numero", int, unique_index="numero_unique"),
+        Column("nombre", "nombre", str),
+        # Not the infraction counter: the API's hot path increments it (see repositories/vehiculos.py).
+    ),
+    filters={"estado": "activo"},
+    default="numero_asc",
+)
+INDEXES = [IndexModel([("numero", ASCENDING)], unique=True, name="numero_unique"), *LIST.indexes()]
+BULK_MAX = 100  # records one bulk action may name (a list page's largest size)
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
@@ -48,11 +57,19 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"numero": "Ya existe un oficial con ese número."}
+UNIQUE = Unique(
+    "numero", "Ya existe un oficial con ese número.", ("nombre", "numero"),
+    lambda holder: f"N° {holder['numero']} ({holder['nombre']})",
+)
 
 
 def _name(nombre: str) -> str:
     return rules.text_or_raise(nombre, field="nombre", maximum=rules.NOMBRE_MAX)
+
+
+def search_terms(nombre: str, numero: int) -> list[str]:
+    """What finds an officer in a search box: the beginnings of the words of the name and of the número."""
+    return rules.search_terms(nombre, str(numero))
 
 
 def new_document(*, nombre: str, numero: int, activo: bool, now: dt.datetime) -> dict[str, Any]:
@@ -61,6 +78,7 @@ def new_document(*, nombre: str, numero: int, activo: bool, now: dt.datetime) ->
         "nombre": _name(nombre),
         "numero": numero,
         "activo": activo,
+        SEARCH_FIELD: search_terms(nombre.strip(), numero),
         INFRACTION_COUNTER: 0,
         LIVE_TOKENS: [],
         "creado_en": now,
@@ -94,13 +112,10 @@ class Oficial:
         return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc.get(INFRACTION_COUNTER, 0))
 
 
-class OficialRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self.collection = db[COLLECTION]
-        self._clock = clock
-        self._audit = audit
-        self._tokens: TokenRepository | None = None
+class OficialRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _tokens: TokenRepository | None = None
 
     def connect(self, *, tokens: TokenRepository) -> None:
         """The token records, marked revoked when the officer's tokens die."""
@@ -108,14 +123,7 @@ class OficialRepository:
 
     async def create(self, *, nombre: str, numero: int, activo: bool = True) -> Oficial:
         doc = new_document(nombre=nombre, numero=numero, activo=activo, now=rules.to_millisecond(self._clock.now()))
-
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            await insert_unique(self.collection, doc, DUPLICATE_MESSAGES, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
-            return doc
-
-        return Oficial.from_doc(await in_transaction(self._db, write))
+        return Oficial.from_doc(await self._create(doc))
 
     async def get(self, oficial_id: str | ObjectId) -> Oficial:
         query = {"_id": object_id(oficial_id, "oficial")}
@@ -130,9 +138,13 @@ class OficialRepository:
         return Oficial.from_doc(doc) if doc else None
 
     async def update(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Oficial:
+        return (await self.edit(oficial_id, nombre=nombre, numero=numero, activo=activo)).record
+
+    async def edit(self, oficial_id: str, *, nombre: str, numero: int, activo: bool) -> Edit[Oficial]:
+        """Save the officer; says whether anything changed."""
         oid = object_id(oficial_id, "oficial")
         current = await self.get(oid)
-        fields = {"nombre": _name(nombre), "numero": numero, "activo": activo}
+        fields = {"nombre": _name(nombre), "numero": numero, "activo": activo, SEARCH_FIELD: search_terms(_name(nombre), numero)}
         # Deactivation kills every token at once; so does a new número, since tokens carry the old one.
         revoke = "oficial desactivado" if not activo else "número cambiado" if numero != current.numero else None
         return await self._set(oid, fields, revoke)
@@ -140,27 +152,23 @@ class OficialRepository:
     async def set_active(self, oficial_id: str, activo: bool) -> Oficial:
         """Only the flag is written, so an edit of the name made meanwhile is not overwritten."""
         oid = object_id(oficial_id, "oficial")
-        return await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")
+        return (await self._set(oid, {"activo": activo}, None if activo else "oficial desactivado")).record
 
-    async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Oficial:
+    async def _set(self, oid: ObjectId, fields: dict[str, Any], revoke: str | None) -> Edit[Oficial]:
         """Write ``fields`` (and, when ``revoke`` says why, kill every token), with its audit entry."""
         changes = {"$set": {**fields, LIVE_TOKENS: []} if revoke else fields}
 
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            before = await self.collection.find_one_and_update({"_id": oid}, changes, session=session)
-            if before is None:
-                raise NotFound(f"No existe el oficial {oid}.")
-            after = {**before, **changes["$set"]}
+        async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
+            before, after = await self._update(session, oid, changes, f"No existe el oficial {oid}.")
             if revoke:
                 await self._mark_tokens_revoked(oid, revoke, session)
-            if after != before:
-                await self._audit.record(session, accion=_action(before, after), coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
-            return after
+            if after == before:
+                return after, False
+            await self._audit.record(session, accion=_action(before, after), coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
+            return after, True
 
-        try:
-            return Oficial.from_doc(await in_transaction(self._db, write))
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
+        doc, changed = await self._transaction(write, fields)
+        return Edit(Oficial.from_doc(doc), changed)
 
     async def delete(self, oficial_id: str) -> None:
         """Delete an officer who never registered an infraction; its tokens die with it.
@@ -170,19 +178,27 @@ class OficialRepository:
         oid = object_id(oficial_id, "oficial")
 
         async def write(session: AsyncClientSession) -> bool:
-            deleted = await self.collection.find_one_and_delete({"_id": oid, INFRACTION_COUNTER: 0}, session=session)
-            if deleted is None:
+            if await self._delete({"_id": oid, INFRACTION_COUNTER: 0}, session) is None:
                 return False
             await self._mark_tokens_revoked(oid, "oficial borrado", session)
-            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=deleted)
             return True
 
         if not await in_transaction(self._db, write):
-            current = await self.get(oid)
-            raise StillReferenced(
-                f"No se puede borrar al oficial {current.numero}: registró {current.n_infracciones} "
-                "infracción(es), que son registros legales. Puede desactivarlo en su lugar."
-            )
+            raise self._has_infractions(await self.get(oid))
+
+    async def delete_refusal(self, oficial_id: str) -> StillReferenced | None:
+        """Why the officer cannot be deleted now, or None (read only, for the confirmation page)."""
+        oficial = await self.get(oficial_id)
+        return self._has_infractions(oficial) if oficial.n_infracciones else None
+
+    @staticmethod
+    def _has_infractions(oficial: Oficial) -> StillReferenced:
+        registered = rules.plural(oficial.n_infracciones, "infracción", "infracciones")
+        return StillReferenced(
+            f"No se puede borrar al oficial N° {oficial.numero}: registró {registered}, que son registros legales. "
+            "Puede desactivarlo en su lugar: sus tokens dejan de valer y sus infracciones se conservan.",
+            references=[Reference("Ver sus infracciones", "infracciones", filters={"oficial": str(oficial.numero)})],
+        )
 
     async def _mark_tokens_revoked(self, oid: ObjectId, reason: str, session: AsyncClientSession) -> None:
         assert self._tokens is not None, "connect() the repository first"
@@ -227,18 +243,26 @@ class OficialRepository:
         await self.collection.update_one({"_id": oficial_id}, {"$inc": {INFRACTION_COUNTER: -1}})
 
     # -- reads -------------------------------------------------------------------------------------
-    async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Oficial]:
-        text = q.strip()
-        query: dict[str, Any] = {}
-        numero = rules.ascii_int(text)
-        if numero is not None and numero <= rules.MAX_BADGE_NUMBER:
-            query = {"$or": [{"numero": numero}, {"nombre": contains(text)}]}
-        elif text:
-            query = {"nombre": contains(text)}
-        skip, limit = page_bounds(page, per_page)
-        total = await self.collection.count_documents(query)
-        cursor = self.collection.find(query, sort=[("numero", ASCENDING)], skip=skip, limit=limit)
-        return Page([Oficial.from_doc(doc) async for doc in cursor], total, max(1, page), per_page)
+    async def search(
+        self, *, q: str = "", activo: bool | None = None, sort: Sort | None = None, per_page: int = 20, page: int = 1,
+        cursor: Cursor | None = None,
+    ) -> KeysetPage[Oficial]:
+        """A page of the list: officers whose name or número has words beginning with every word of
+        ``q``; only active (or inactive) ones when ``activo`` says so."""
+        filters = {"estado": activo} if activo is not None else {}
+        return await list_records(
+            self.collection, LIST, Oficial.from_doc, q=q, sort=sort, filters=filters, per_page=per_page, page=page, cursor=cursor
+        )
 
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
+    async def get_some(self, oficial_ids: list[str]) -> list[Oficial]:
+        """The officers with these ids that exist (a bulk action's selection), by número."""
+        found = [Oficial.from_doc(doc) for doc in await self._some(oficial_ids[:BULK_MAX], "oficial")]
+        return sorted(found, key=lambda o: o.numero)
+
+
+async def migrate(db: AsyncDatabase) -> int:
+    """Give officers written before search terms existed their ``busqueda`` (idempotent). How many."""
+    missing = LIST.without_terms(db[COLLECTION], {"nombre": 1, "numero": 1})
+    return await set_each(
+        db[COLLECTION], {doc["_id"]: {SEARCH_FIELD: search_terms(doc["nombre"], doc["numero"])} async for doc in missing}
+    )

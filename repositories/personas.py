@@ -19,14 +19,13 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
-from domain.clock import Clock
-from domain.errors import InvalidValue, MissingReference, NotFound, StillReferenced
+from domain.errors import InvalidValue, MissingReference, Reference, StillReferenced
 from repositories import vehiculos as vehiculos_module
-from repositories.auditoria import AuditLog
-from repositories.base import Page, contains, find_or_raise, in_transaction, insert_unique, object_id, page_bounds, raise_conflict
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
+from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
     from repositories.infracciones import InfraccionRepository
@@ -35,7 +34,13 @@ if TYPE_CHECKING:
 COLLECTION = "personas"
 VEHICLE_COUNTER = "n_vehiculos"
 PENDING_FIELD = "vehiculos_con_infracciones_en_curso"
-INDEXES = [IndexModel([("correo", ASCENDING)], unique=True, name="correo_unique")]
+LIST = ListSpec(
+    columns=(Column("nombre", "nombre", str), Column("correo", "correo", str, unique_index="correo_unique")),
+    filters={},
+    default="nombre_asc",
+)
+INDEXES = [IndexModel([("correo", ASCENDING)], unique=True, name="correo_unique"), *LIST.indexes()]
+SUGGESTIONS = 8  # personas the owner picker offers at once
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
@@ -47,7 +52,13 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"correo": "Ya existe una persona con ese correo electrónico."}
+UNIQUE = Unique("correo", "Ya existe una persona con ese correo electrónico.", ("nombre",), lambda holder: holder["nombre"])
+
+
+def search_terms(nombre: str, correo: str) -> list[str]:
+    """What finds a persona in a search box: the beginnings of the words of her name and e-mail
+    (vehicles store them too, so that a vehicle is found by its owner's name)."""
+    return rules.search_terms(nombre, correo)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +74,11 @@ class Persona:
 
 
 def _fields(nombre: str, correo: str) -> dict[str, Any]:
-    return {
+    fields = {
         "nombre": rules.text_or_raise(nombre, field="nombre", maximum=rules.NOMBRE_MAX),
         "correo": rules.normalize_email(correo),
     }
+    return {**fields, SEARCH_FIELD: search_terms(fields["nombre"], fields["correo"])}
 
 
 def new_document(*, nombre: str, correo: str, now: dt.datetime) -> dict[str, Any]:
@@ -79,14 +91,11 @@ def vehicles_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
     return [UpdateOne({"_id": oid}, {"$inc": {VEHICLE_COUNTER: n}}) for oid, n in counts.items()]
 
 
-class PersonaRepository:
-    def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog) -> None:
-        self._db = db
-        self.collection = db[COLLECTION]
-        self._clock = clock
-        self._audit = audit
-        self._vehiculos: VehiculoRepository | None = None
-        self._infracciones: InfraccionRepository | None = None
+class PersonaRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _vehiculos: VehiculoRepository | None = None
+    _infracciones: InfraccionRepository | None = None
 
     def connect(self, *, vehiculos: VehiculoRepository, infracciones: InfraccionRepository) -> None:
         """The records that point at a persona, which her delete guard looks at."""
@@ -95,14 +104,7 @@ class PersonaRepository:
 
     async def create(self, *, nombre: str, correo: str) -> Persona:
         doc = new_document(nombre=nombre, correo=correo, now=rules.to_millisecond(self._clock.now()))
-
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            await insert_unique(self.collection, doc, DUPLICATE_MESSAGES, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
-            return doc
-
-        return Persona.from_doc(await in_transaction(self._db, write))
+        return Persona.from_doc(await self._create(doc))
 
     async def get(self, persona_id: str | ObjectId) -> Persona:
         query = {"_id": object_id(persona_id, "persona")}
@@ -148,28 +150,36 @@ class PersonaRepository:
         return found[0] if found else None
 
     async def update(self, persona_id: str, *, nombre: str, correo: str) -> Persona:
+        return (await self.edit(persona_id, nombre=nombre, correo=correo)).record
+
+    async def edit(self, persona_id: str, *, nombre: str, correo: str) -> Edit[Persona]:
+        """Save her name and e-mail; says whether anything changed (nothing changed: no audit entry).
+        Her vehicles store her search terms, so a new name or e-mail is written on them too."""
+        assert self._vehiculos is not None, "connect() the repository first"
         oid = object_id(persona_id, "persona")
         fields = _fields(nombre, correo)
 
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            before = await self.collection.find_one_and_update({"_id": oid}, {"$set": fields}, session=session)
-            if before is None:
-                raise NotFound(f"No existe la persona {persona_id}.")
-            after = {**before, **fields}
-            if after != before:
-                await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
-            return after
+        async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
+            before, after = await self._update(session, oid, {"$set": fields}, f"No existe la persona {persona_id}.")
+            if after == before:
+                return after, False
+            await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=before, despues=after)
+            if before.get(SEARCH_FIELD) != after[SEARCH_FIELD]:
+                await self._vehiculos.owner_renamed(oid, after, session=session)
+            return after, True
 
-        try:
-            return Persona.from_doc(await in_transaction(self._db, write))
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
+        doc, changed = await self._transaction(write, fields)
+        return Edit(Persona.from_doc(doc), changed)
 
     # -- the vehicle counter, written in the vehicle's transaction -----------------------------------
-    async def take_vehicle(self, persona_id: ObjectId, session: AsyncClientSession) -> None:
-        result = await self.collection.update_one({"_id": persona_id}, {"$inc": {VEHICLE_COUNTER: 1}}, session=session)
-        if result.matched_count == 0:
+    async def take_vehicle(self, persona_id: ObjectId, session: AsyncClientSession) -> dict[str, Any]:
+        """Count a vehicle on its new owner; her name and e-mail (the vehicle stores her search terms)."""
+        owner = await self.collection.find_one_and_update(
+            {"_id": persona_id}, {"$inc": {VEHICLE_COUNTER: 1}}, projection={"nombre": 1, "correo": 1}, session=session
+        )
+        if owner is None:
             raise MissingReference("La persona propietaria no existe.", field="persona")
+        return owner
 
     async def release_vehicle(
         self, persona_id: ObjectId, vehiculo_id: ObjectId, *, infraction_in_flight: bool, session: AsyncClientSession
@@ -193,25 +203,54 @@ class PersonaRepository:
         oid = object_id(persona_id, "persona")
         await self._settle_transferred_vehicles(oid)
         if await self._infracciones.names_owner(oid):
-            raise StillReferenced("No se puede borrar: la persona figura como propietaria en infracciones registradas.")
+            raise self._owner_in_infractions(await self.get(oid))
         if await in_transaction(self._db, lambda session: self._delete_if_free(oid, session)):
             return
         persona = await self.get(oid)  # raises NotFound when it was not there at all
-        placas = await self._vehiculos.plates_of(oid)
-        raise StillReferenced(
-            f"No se puede borrar a {persona.nombre}: todavía es propietaria de "
-            f"{len(placas)} vehículo(s): {', '.join(placas)}.",
-            references=placas,
+        raise await self._owns_vehicles(persona)
+
+    async def delete_refusal(self, persona_id: str) -> StillReferenced | None:
+        """Why she cannot be deleted now (what ``delete`` would refuse with), or None: read only, for
+        the confirmation page, which shows the refusal before any button."""
+        assert self._infracciones is not None
+        persona = await self.get(persona_id)
+        if persona.n_vehiculos:
+            return await self._owns_vehicles(persona)
+        if await self._infracciones.names_owner(ObjectId(persona.id)):
+            return self._owner_in_infractions(persona)
+        doc = await self.collection.find_one({"_id": ObjectId(persona.id)}, {PENDING_FIELD: 1})
+        return self._transfer_in_flight() if (doc or {}).get(PENDING_FIELD) else None
+
+    async def _owns_vehicles(self, persona: Persona) -> StillReferenced:
+        assert self._vehiculos is not None
+        vehiculos = await self._vehiculos.list_by_persona(persona.id)
+        placas = [v.placa_patente for v in vehiculos]
+        return StillReferenced(
+            f"No se puede borrar a {persona.nombre}: todavía tiene "
+            f"{rules.plural(len(placas), 'vehículo', 'vehículos')} a su nombre: {', '.join(placas)}. "
+            "Transfiéralos a otra persona o bórrelos primero.",
+            references=[Reference(v.placa_patente, "vehiculos", id=v.id) for v in vehiculos],
+        )
+
+    @staticmethod
+    def _transfer_in_flight() -> StillReferenced:
+        return StillReferenced(
+            "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
+            "perteneció. Intente nuevamente en unos segundos."
+        )
+
+    @staticmethod
+    def _owner_in_infractions(persona: Persona) -> StillReferenced:
+        return StillReferenced(
+            f"No se puede borrar a {persona.nombre}: figura como propietaria o propietario de un vehículo en "
+            "infracciones registradas, que son registros legales.",
+            references=[Reference("Ver esas infracciones", "infracciones", filters={"correo": persona.correo})],
         )
 
     async def _delete_if_free(self, oid: ObjectId, session: AsyncClientSession) -> bool:
         """One atomic check and delete (with its audit entry); False when she still owns something."""
         free = {"_id": oid, VEHICLE_COUNTER: 0, PENDING_FIELD: {"$in": [None, []]}}
-        deleted = await self.collection.find_one_and_delete(free, session=session)
-        if deleted is None:
-            return False
-        await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=deleted)
-        return True
+        return await self._delete(free, session) is not None
 
     async def _settle_transferred_vehicles(self, oid: ObjectId) -> None:
         assert self._vehiculos is not None
@@ -223,19 +262,36 @@ class PersonaRepository:
         if settled:
             await self.collection.update_one({"_id": oid}, {"$pull": {PENDING_FIELD: {"$in": settled}}})
         if len(settled) < len(pending):
-            raise StillReferenced(
-                "No se puede borrar todavía: se está registrando una infracción de un vehículo que le "
-                "perteneció. Intente nuevamente en unos segundos."
-            )
+            raise self._transfer_in_flight()
 
-    async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Persona]:
-        query: dict[str, Any] = {}
-        if q.strip():
-            query = {"$or": [{"nombre": contains(q.strip())}, {"correo": contains(q.strip())}]}
-        skip, limit = page_bounds(page, per_page)
-        total = await self.collection.count_documents(query)
-        cursor = self.collection.find(query, sort=[("nombre", ASCENDING), ("_id", ASCENDING)], skip=skip, limit=limit)
-        return Page([Persona.from_doc(doc) async for doc in cursor], total, max(1, page), per_page)
+    async def search(
+        self, *, q: str = "", sort: Sort | None = None, per_page: int = 20, page: int = 1, cursor: Cursor | None = None
+    ) -> KeysetPage[Persona]:
+        """A page of the list: the personas whose name or e-mail has words beginning with every
+        word of ``q`` (accents and case aside), in ``sort`` (``LIST.sorts``)."""
+        return await list_records(
+            self.collection, LIST, Persona.from_doc, q=q, sort=sort, per_page=per_page, page=page, cursor=cursor
+        )
 
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
+    async def suggest(self, q: str, *, limit: int = SUGGESTIONS) -> list[Persona]:
+        """The first personas (by name) matching ``q``, for the owner picker; none for an empty ``q``."""
+        terms = rules.query_terms(q)
+        if not terms:
+            return []
+        query, index = LIST.plan(LIST.sort("nombre_asc"), terms=terms, filters={})
+        cursor = self.collection.find(query, {"nombre": 1, "correo": 1, VEHICLE_COUNTER: 1}, sort=[("nombre", ASCENDING)], limit=limit, hint=index)
+        return [Persona.from_doc(doc) async for doc in cursor]
+
+    async def get_some(self, persona_ids: list[str]) -> list[Persona]:
+        """The personas with these ids that exist (a bulk action's selection), by name."""
+        found = [Persona.from_doc(doc) for doc in await self._some(persona_ids, "persona")]
+        return sorted(found, key=lambda p: (rules.fold(p.nombre), p.id))
+
+
+async def migrate(db: AsyncDatabase) -> int:
+    """Give personas written before search terms existed their ``busqueda`` (idempotent: only those
+    without it, found through the search index, which holds a missing field as null). How many."""
+    missing = LIST.without_terms(db[COLLECTION], {"nombre": 1, "correo": 1})
+    return await set_each(
+        db[COLLECTION], {doc["_id"]: {SEARCH_FIELD: search_terms(doc["nombre"], doc["correo"])} async for doc in missing}
+    )

@@ -19,13 +19,14 @@ from bson import ObjectId
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from domain import audit, rules
 from domain.clock import Clock
-from domain.errors import NotFound, StillReferenced
+from domain.errors import NotFound, Reference, StillReferenced
 from repositories.auditoria import AuditLog
-from repositories.base import Page, contains, find_or_raise, in_transaction, object_id, page_bounds, raise_conflict
+from repositories.base import Edit, RecordRepository, Unique, find_or_raise, in_transaction, object_id, set_each
+from repositories.listing import SEARCH_FIELD, Column, ListSpec, list_records
+from repositories.paging import Cursor, KeysetPage, Sort
 
 if TYPE_CHECKING:
     from repositories.infracciones import InfraccionRepository
@@ -33,9 +34,21 @@ if TYPE_CHECKING:
 
 COLLECTION = "vehiculos"
 INFRACTION_COUNTER = "n_infracciones"
+MAKE_KEY = "marca_clave"  # the make folded ('Citroën' -> 'citroen'): what the make filter matches
+LIST = ListSpec(
+    columns=(
+        Column("placa", "placa_patente", str, unique_index="placa_unique"),
+        Column("marca", "marca", str),
+        # Not the infraction counter: every infraction loaded through the API increments it, and
+        # each list index holding it (one a multikey index of some 50 keys) would be rewritten too.
+    ),
+    filters={"marca": MAKE_KEY},
+    default="placa_asc",
+)
 INDEXES = [
     IndexModel([("placa_patente", ASCENDING)], unique=True, name="placa_unique"),
     IndexModel([("persona_id", ASCENDING), ("placa_patente", ASCENDING)], name="persona_placa"),
+    *LIST.indexes(),
 ]
 VALIDATOR = {
     "$jsonSchema": {
@@ -50,21 +63,39 @@ VALIDATOR = {
         },
     }
 }
-DUPLICATE_MESSAGES = {"placa_patente": "Ya existe un vehículo con esa placa patente."}
+UNIQUE = Unique(
+    "placa_patente", "Ya existe un vehículo con esa placa patente.", ("placa_patente",), lambda holder: holder["placa_patente"]
+)
+
+
+def make_key(marca: str) -> str:
+    return " ".join(rules.words(marca))
+
+
+def search_terms(vehiculo: Mapping[str, Any], owner: Mapping[str, Any]) -> list[str]:
+    """What finds a vehicle in a search box: any piece of its plate, the beginnings of the words of
+    its make and colour, and its owner's (``personas.search_terms``: name and e-mail)."""
+    return rules.search_terms(vehiculo["marca"], vehiculo["color"], owner["nombre"], owner["correo"], codes=(vehiculo["placa_patente"],))
 
 
 def _fields(placa_patente: str, marca: str, color: str, persona_id: ObjectId) -> dict[str, Any]:
+    marca = rules.text_or_raise(marca, field="marca", maximum=rules.MARCA_MAX)
     return {
         "placa_patente": rules.plate_or_raise(placa_patente),
-        "marca": rules.text_or_raise(marca, field="marca", maximum=rules.MARCA_MAX),
+        "marca": marca,
+        MAKE_KEY: make_key(marca),
         "color": rules.text_or_raise(color, field="color", maximum=rules.COLOR_MAX),
         "persona_id": persona_id,
     }
 
 
-def new_document(*, placa_patente: str, marca: str, color: str, persona_id: ObjectId, now: dt.datetime) -> dict[str, Any]:
-    """A new vehicle as stored: the one shape written by create() and by the bulk loader."""
-    return {**_fields(placa_patente, marca, color, persona_id), INFRACTION_COUNTER: 0, "creado_en": now}
+def new_document(
+    *, placa_patente: str, marca: str, color: str, persona_id: ObjectId, owner: Mapping[str, Any], now: dt.datetime
+) -> dict[str, Any]:
+    """A new vehicle as stored: the one shape written by create() and by the bulk loader. ``owner``
+    is the persona's document (her name and e-mail are in the vehicle's search terms)."""
+    fields = _fields(placa_patente, marca, color, persona_id)
+    return {**fields, SEARCH_FIELD: search_terms(fields, owner), INFRACTION_COUNTER: 0, "creado_en": now}
 
 
 def infractions_added(counts: Mapping[ObjectId, int]) -> list[UpdateOne]:
@@ -93,63 +124,71 @@ class Vehiculo:
         )
 
 
-class VehiculoRepository:
+class VehiculoRepository(RecordRepository):
+    COLLECTION = COLLECTION
+    UNIQUE = UNIQUE
+    _infracciones: InfraccionRepository | None = None
+
     def __init__(self, db: AsyncDatabase, clock: Clock, audit: AuditLog, *, personas: PersonaRepository) -> None:
-        self._db = db
-        self._clock = clock
-        self._audit = audit
-        self.collection = db[COLLECTION]
+        super().__init__(db, clock, audit)
         self._personas = personas
-        self._infracciones: InfraccionRepository | None = None
 
     def connect(self, *, infracciones: InfraccionRepository) -> None:
         """The infractions that point at a vehicle, which a transfer looks at."""
         self._infracciones = infracciones
 
     async def create(self, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
-        owner = object_id(persona_id, "persona")
+        owner_id = object_id(persona_id, "persona")
         now = rules.to_millisecond(self._clock.now())
-        doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner, now=now)
+        fields = _fields(placa_patente, marca, color, owner_id)  # refuse a bad value before the transaction
 
-        async def write(session: AsyncClientSession) -> None:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            await self._personas.take_vehicle(owner, session)
-            await self.collection.insert_one(doc, session=session)
-            await self._audit.record(session, accion=audit.CREAR, coleccion=COLLECTION, documento_id=doc["_id"], despues=doc)
+        async def write(session: AsyncClientSession) -> dict[str, Any]:
+            owner = await self._personas.take_vehicle(owner_id, session)
+            doc = new_document(placa_patente=placa_patente, marca=marca, color=color, persona_id=owner_id, owner=owner, now=now)
+            return await self._insert(doc, session)
 
-        try:
-            await in_transaction(self._db, write)
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
-        return Vehiculo.from_doc(doc)
+        return Vehiculo.from_doc(await self._transaction(write, fields))
 
     async def get(self, vehiculo_id: str | ObjectId) -> Vehiculo:
         query = {"_id": object_id(vehiculo_id, "vehículo")}
         return Vehiculo.from_doc(await find_or_raise(self.collection, query, f"No existe el vehículo {vehiculo_id}."))
 
     async def update(self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Vehiculo:
+        return (await self.edit(vehiculo_id, placa_patente=placa_patente, marca=marca, color=color, persona_id=persona_id)).record
+
+    async def edit(self, vehiculo_id: str, *, placa_patente: str, marca: str, color: str, persona_id: str) -> Edit[Vehiculo]:
+        """Save the vehicle (moving it to another owner, counters and all); says whether anything changed."""
         oid = object_id(vehiculo_id, "vehículo")
         new_owner = object_id(persona_id, "persona")
         changes = _fields(placa_patente, marca, color, new_owner)
 
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
+        async def write(session: AsyncClientSession) -> tuple[dict[str, Any], bool]:
             current = await self.collection.find_one({"_id": oid}, session=session)
             if current is None:
                 raise NotFound(f"No existe el vehículo {vehiculo_id}.")
             if current["persona_id"] != new_owner:
-                await self._personas.take_vehicle(new_owner, session)
+                owner = await self._personas.take_vehicle(new_owner, session)
                 in_flight = await self._infractions_in_flight(current, session)
                 await self._personas.release_vehicle(current["persona_id"], oid, infraction_in_flight=in_flight, session=session)
-            await self.collection.update_one({"_id": oid}, {"$set": changes}, session=session)
-            after = {**current, **changes}
-            if after != current:
-                await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=current, despues=after)
-            return after
+            else:
+                owner = await self._personas.collection.find_one({"_id": new_owner}, {"nombre": 1, "correo": 1}, session=session)
+                if owner is None:  # pragma: no cover (a vehicle's owner always exists)
+                    raise NotFound("La persona propietaria no existe.", field="persona")
+            after = {**current, **changes, SEARCH_FIELD: search_terms(changes, owner)}
+            if after == current:
+                return current, False
+            await self.collection.update_one({"_id": oid}, {"$set": {k: after[k] for k in (*changes, SEARCH_FIELD)}}, session=session)
+            await self._audit.record(session, accion=audit.EDITAR, coleccion=COLLECTION, documento_id=oid, antes=current, despues=after)
+            return after, True
 
-        try:
-            return Vehiculo.from_doc(await in_transaction(self._db, write))
-        except DuplicateKeyError as error:
-            raise_conflict(error, DUPLICATE_MESSAGES)
+        doc, changed = await self._transaction(write, changes)
+        return Edit(Vehiculo.from_doc(doc), changed)
+
+    async def owner_renamed(self, persona_id: ObjectId, owner: Mapping[str, Any], *, session: AsyncClientSession) -> None:
+        """Her vehicles' search terms follow her new name or e-mail (in the transaction of her edit)."""
+        cursor = self.collection.find({"persona_id": persona_id}, {"placa_patente": 1, "marca": 1, "color": 1}, session=session)
+        async for doc in cursor:
+            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {SEARCH_FIELD: search_terms(doc, owner)}}, session=session)
 
     async def _infractions_in_flight(self, vehiculo: dict[str, Any], session: AsyncClientSession | None = None) -> bool:
         """Whether infractions of this vehicle were announced (its counter was incremented by
@@ -175,19 +214,29 @@ class VehiculoRepository:
         oid = object_id(vehiculo_id, "vehículo")
 
         async def write(session: AsyncClientSession) -> None:
-            doc = await self.collection.find_one_and_delete({"_id": oid, INFRACTION_COUNTER: 0}, session=session)
+            doc = await self._delete({"_id": oid, INFRACTION_COUNTER: 0}, session)
             if doc is None:
                 current = await self.collection.find_one({"_id": oid}, session=session)
                 if current is None:
                     raise NotFound(f"No existe el vehículo {vehiculo_id}.")
-                raise StillReferenced(
-                    f"No se puede borrar el vehículo {current['placa_patente']}: tiene "
-                    f"{current[INFRACTION_COUNTER]} infracción(es) registrada(s), que son registros legales."
-                )
+                raise self._has_infractions(Vehiculo.from_doc(current))
             await self._personas.release_vehicle(doc["persona_id"], oid, infraction_in_flight=False, session=session)
-            await self._audit.record(session, accion=audit.BORRAR, coleccion=COLLECTION, documento_id=oid, antes=doc)
 
         await in_transaction(self._db, write)
+
+    async def delete_refusal(self, vehiculo_id: str) -> StillReferenced | None:
+        """Why the vehicle cannot be deleted now, or None (read only, for the confirmation page)."""
+        vehiculo = await self.get(vehiculo_id)
+        return self._has_infractions(vehiculo) if vehiculo.n_infracciones else None
+
+    @staticmethod
+    def _has_infractions(vehiculo: Vehiculo) -> StillReferenced:
+        registered = rules.plural(vehiculo.n_infracciones, "infracción registrada", "infracciones registradas")
+        return StillReferenced(
+            f"No se puede borrar el vehículo {vehiculo.placa_patente}: tiene {registered}, que son registros legales. "
+            "Si cambió de dueño, edítelo y elija a la nueva persona propietaria.",
+            references=[Reference("Ver sus infracciones", "infracciones", filters={"placa": vehiculo.placa_patente})],
+        )
 
     # -- the infraction counter, written before an infraction ------------------------------------
     async def count_infraction(self, placa_patente: str, *, session: AsyncClientSession | None = None) -> dict[str, Any] | None:
@@ -208,25 +257,27 @@ class VehiculoRepository:
         cursor = self.collection.find({"persona_id": object_id(persona_id, "persona")}, sort=[("placa_patente", ASCENDING)])
         return [Vehiculo.from_doc(doc) async for doc in cursor]
 
-    async def plates_of(self, persona_id: ObjectId) -> list[str]:
-        cursor = self.collection.find({"persona_id": persona_id}, {"placa_patente": 1}, sort=[("placa_patente", ASCENDING)])
-        return [doc["placa_patente"] async for doc in cursor]
+    async def search(
+        self, *, q: str = "", marca: str = "", sort: Sort | None = None, per_page: int = 20, page: int = 1, cursor: Cursor | None = None
+    ) -> KeysetPage[Vehiculo]:
+        """A page of the list: vehicles whose plate contains, or whose make, colour or owner's name
+        or e-mail has words beginning with, every word of ``q``; of make ``marca`` (accents and case aside)."""
+        filters = {"marca": make_key(marca)} if marca.strip() else {}
+        return await list_records(
+            self.collection, LIST, Vehiculo.from_doc, q=q, sort=sort, filters=filters, per_page=per_page, page=page, cursor=cursor
+        )
 
-    async def search(self, *, q: str = "", page: int = 1, per_page: int = 20) -> Page[Vehiculo]:
-        query: dict[str, Any] = {}
-        text = q.strip()
-        if text:
-            query = {
-                "$or": [
-                    {"placa_patente": contains(rules.normalize_plate(text) or text)},
-                    {"marca": contains(text)},
-                    {"color": contains(text)},
-                ]
-            }
-        skip, limit = page_bounds(page, per_page)
-        total = await self.collection.count_documents(query)
-        cursor = self.collection.find(query, sort=[("placa_patente", ASCENDING)], skip=skip, limit=limit)
-        return Page([Vehiculo.from_doc(doc) async for doc in cursor], total, max(1, page), per_page)
 
-    async def count(self) -> int:
-        return await self.collection.estimated_document_count()
+async def migrate(db: AsyncDatabase) -> int:
+    """Give vehicles written before search terms existed their ``busqueda`` and ``marca_clave``
+    (idempotent: only those without terms, found through the search index). How many."""
+    from repositories import personas  # the owners' names and e-mails (a sibling module that imports this one)
+
+    missing = await LIST.without_terms(db[COLLECTION]).to_list(None)
+    owners = {doc["_id"]: doc async for doc in db[personas.COLLECTION].find({"_id": {"$in": list({v["persona_id"] for v in missing})}})}
+    changes = {
+        v["_id"]: {SEARCH_FIELD: search_terms(v, owners[v["persona_id"]]), MAKE_KEY: make_key(v["marca"])}
+        for v in missing
+        if v["persona_id"] in owners
+    }
+    return await set_each(db[COLLECTION], changes)

@@ -67,6 +67,7 @@ async def run(args: argparse.Namespace) -> int:
                     seed=args.seed,
                     drop=args.drop,
                     progress=progress,
+                    clock=repos.clock,
                 )
             except BulkWriteError as error:
                 if any(e.get("code") == 11000 for e in error.details.get("writeErrors", [])):

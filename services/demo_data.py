@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from domain.clock import SYSTEM_CLOCK, Clock
 from repositories.bulk import BulkLoader, NewInfraccion, NewOficial, NewPersona, NewVehiculo
 
 NOMBRES = (
@@ -60,13 +61,13 @@ def _ascii(text: str) -> str:
 class DemoData:
     """Deterministic generators for a given seed; plates, e-mails and badge numbers are unique."""
 
-    def __init__(self, seed: int = 1) -> None:
+    def __init__(self, seed: int = 1, *, now: dt.datetime | None = None) -> None:
         self.rng = random.Random(seed)
         self._plates: set[str] = set()
         self._emails: set[str] = set()
         self._numbers: set[int] = set()
         self._observations: set[tuple[Any, Any, dt.datetime]] = set()
-        self.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+        self.now = (now or SYSTEM_CLOCK.now()).replace(microsecond=0)  # infractions are dated back from it
 
     def persona(self) -> NewPersona:
         rng = self.rng
@@ -144,20 +145,21 @@ async def seed(
     drop: bool = False,
     progress: ProgressFactory = _no_progress,
     data: DemoData | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SeedSummary:
     """Insert the demo data; ``progress(label, total)`` may return an object with ``update(n)``."""
     if vehiculos and not personas:
         raise ValueError("vehicles need at least one persona")
     if infracciones and not (vehiculos and oficiales):
         raise ValueError("infractions need at least one vehicle and one officer")
-    data = data or DemoData(seed)
+    data = data or DemoData(seed, now=clock.now())
 
     def loader(label: str, total: int) -> BulkLoader:
         bar = progress(label, total)
-        return BulkLoader(db, progress=bar.update if bar is not None else None)
+        return BulkLoader(db, progress=bar.update if bar is not None else None, clock=clock)
 
     if drop:
-        await BulkLoader(db).clear_demo_data()
+        await BulkLoader(db, clock=clock).clear_demo_data()
     persona_docs = await loader("personas", personas).personas(data.persona() for _ in range(personas))
     owners = list(data.owners(persona_docs, vehiculos)) if persona_docs else []
     vehiculo_docs = await loader("vehículos", vehiculos).vehiculos(data.vehiculo(owner) for owner in owners)

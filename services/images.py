@@ -52,6 +52,7 @@ def photo_or_raise(data: bytes) -> Photo:
             image.draft("RGB", THUMBNAIL)  # JPEG: decode at a reduced scale
             thumbnail = image.convert("RGB")
             thumbnail.thumbnail(THUMBNAIL)
+            thumbnail.info.clear()  # pixels only: save() would write the original's comment (any bytes) again
             out = io.BytesIO()
             thumbnail.save(out, "JPEG", quality=80)
     except Image.DecompressionBombError:

@@ -4,8 +4,10 @@ httpx. Nothing here mocks the driver. Helpers that tests import are in ``tests/h
 
 from __future__ import annotations
 
+import os
+import socket
 import uuid
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -19,7 +21,12 @@ from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, RunningApp, make_s
 
 @pytest.fixture(scope="session")
 def mongo_uri() -> AsyncIterator[str]:
-    """A throwaway SecantusDB server, with fail points enabled for the fault tests."""
+    """A throwaway SecantusDB server, with fail points enabled for the fault tests; or the one that
+    TEST_MONGODB_URI names (``make mutation`` starts one for its thousands of short test runs; every
+    test works in a database of its own, so they can share a server)."""
+    if os.environ.get("TEST_MONGODB_URI"):
+        yield os.environ["TEST_MONGODB_URI"]
+        return
     server = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
     server.start()
     yield server.uri
@@ -33,6 +40,15 @@ async def mongo(mongo_uri: str):
     client = mongo_client(mongo_uri, connectTimeoutMS=30_000, serverSelectionTimeoutMS=30_000)
     yield client
     await client.close()
+
+
+@pytest.fixture
+def unreachable_uri() -> Iterator[str]:
+    """A MongoDB URI whose port refuses connections for the whole test: bound but never listening,
+    so no other process can start listening there meanwhile (a port bound and closed could be)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"mongodb://127.0.0.1:{sock.getsockname()[1]}/?directConnection=true"
 
 
 @pytest.fixture

@@ -350,52 +350,60 @@ async def test_persona_validation_messages(admin_client, repos, data, field, mes
 async def test_duplicate_correo_is_shown_beside_the_field_with_the_users_values(admin_client, repos, ana):
     response = await post_form(admin_client, "/admin/personas/nuevo", {"nombre": "Otra Ana", "correo": "ANA@example.cl"})
     assert response.status_code == 400
-    assert field_error(response, "correo") == "Ya existe una persona con ese correo electrónico."
+    assert field_error(response, "correo") == "Ya existe una persona con ese correo electrónico. Ver la persona Ana Pérez"
+    assert f'<a href="/admin/personas/{ana.id}">Ver la persona Ana Pérez</a>' in response.text  # a link to who has it
     assert field_value(response, "nombre") == "Otra Ana" and field_value(response, "correo") == "ANA@example.cl"
 
     beto = await repos.personas.create(nombre="Beto", correo="beto@example.cl")
     edit = await post_form(admin_client, f"/admin/personas/{beto.id}/editar", {"nombre": "Beto B.", "correo": "ana@example.cl"})
     assert edit.status_code == 400
-    assert field_error(edit, "correo") == "Ya existe una persona con ese correo electrónico."
+    assert field_error(edit, "correo") == "Ya existe una persona con ese correo electrónico. Ver la persona Ana Pérez"
     assert field_value(edit, "nombre") == "Beto B."
     assert await repos.personas.get(beto.id) == beto
 
 
 async def test_persona_detail_lists_her_vehicles_and_delete_is_refused_naming_them(admin_client, repos, ana, auto):
     await repos.vehiculos.create(placa_patente="ZZTT99", marca="Kia", color="Azul", persona_id=ana.id)
+    await repos.vehiculos.create(placa_patente="AAAA11", marca="Kia", color="Azul", persona_id=ana.id)  # stored last, sorted first
+    otro = await repos.personas.create(nombre="Otro Dueño", correo="otro.dueno@example.cl")
+    await repos.vehiculos.create(placa_patente="OTRO12", marca="Fiat", color="Gris", persona_id=otro.id)  # not hers
     detail = await admin_client.get(f"/admin/personas/{ana.id}")
-    assert "BBCD12" in text(detail) and "ZZTT99" in text(detail) and "Toyota" in text(detail)
+    assert re.findall(r"AAAA11|BBCD12|ZZTT99|OTRO12", text(detail)) == ["AAAA11", "BBCD12", "ZZTT99"]
+    assert "Toyota" in text(detail)
     assert f'/admin/vehiculos/{auto.id}"' in detail.text
 
     refused = await post_form(admin_client, f"/admin/personas/{ana.id}/borrar", {})
     assert refused.status_code == 409
-    assert "todavía es propietaria de 2 vehículo(s): BBCD12, ZZTT99" in text(refused)
-    assert (await repos.personas.get(ana.id)).n_vehiculos == 2
+    assert "todavía tiene 3 vehículos a su nombre: AAAA11, BBCD12, ZZTT99" in text(refused)
+    assert (await repos.personas.get(ana.id)).n_vehiculos == 3
 
 
 async def test_persona_list_search_and_paging(admin_client, repos):
-    for i in range(25):
+    for i in reversed(range(25)):  # stored out of order: the list sorts by name
         await repos.personas.create(nombre=f"Persona {i:02d}", correo=f"p{i:02d}@example.cl")
     await repos.personas.create(nombre="Zoe Única", correo="zoe@otro.cl")
 
     first = await admin_client.get("/admin/personas/")
-    assert "26 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    assert "26 personas · página 1 de 2" in text(first)
     assert "Persona 00" in text(first) and "Persona 19" in text(first) and "Persona 20" not in text(first)
-    assert 'href="?page=2"' in first.text
-    second = await admin_client.get("/admin/personas/?page=2")
+    second_link = re.search(r'<a href="(\?[^"]+)" aria-label="Página 2">', first.text).group(1).replace("&amp;", "&")
+    second = await admin_client.get("/admin/personas/" + second_link)
     assert "Persona 20" in text(second) and "Zoe Única" in text(second) and "Persona 19" not in text(second)
-    assert "Página 2 de 2" in text(second)
-    for bad in ("0", "-1", "abc", "99999999999"):
-        assert (await admin_client.get(f"/admin/personas/?page={bad}")).status_code == 200
+    assert "página 2 de 2" in text(second)
+    for bad in ("0", "-1", "abc", "99999999999", "²", "1.5"):  # not a page: the first one is shown
+        shown = await admin_client.get(f"/admin/personas/?pagina={bad}")
+        assert shown.status_code == 200, bad
+        assert "página 1 de 2" in text(shown) and "Persona 00" in text(shown) and "Persona 20" not in text(shown), bad
 
     found = await admin_client.get("/admin/personas/", params={"q": "OTRO.CL"})
-    assert "1 registro(s) para «OTRO.CL»" in text(found) and "Zoe Única" in text(found)
+    assert "1 persona para «OTRO.CL»" in text(found) and "Zoe Única" in text(found)
     assert "Persona 00" not in text(found)
-    paged = await admin_client.get("/admin/personas/", params={"q": "persona", "page": "2"})
+    assert "Zoe Única" in text(await admin_client.get("/admin/personas/", params={"q": "unica zo"}))  # accents, case, order aside
+    paged = await admin_client.get("/admin/personas/", params={"q": "persona", "pagina": "2"})
     assert "Persona 20" in text(paged)
-    assert "q=persona&amp;page=1" in paged.text  # the paging links keep the search
+    assert "q=persona" in re.search(r'<a href="([^"]+)" aria-label="Primera página">', paged.text).group(1)  # paging keeps the search
     none = await admin_client.get("/admin/personas/", params={"q": "(nadie"})
-    assert none.status_code == 200 and "0 registro(s)" in text(none)
+    assert none.status_code == 200 and "0 personas" in text(none)
 
 
 async def test_text_fields_are_shown_escaped(admin_client, repos):
@@ -459,7 +467,7 @@ async def test_vehiculo_create_detail_edit_delete(admin_client, repos, ana):
         ({"color": " "}, "color", "Este campo es obligatorio."),
         ({"propietario": ""}, "propietario", "Este campo es obligatorio."),
         ({"propietario": "ana"}, "propietario", "Ingrese un correo electrónico válido"),
-        ({"propietario": "nadie@example.cl"}, "propietario", "No existe una persona con ese correo. Regístrela primero en Personas."),
+        ({"propietario": "nadie@example.cl"}, "propietario", "No existe una persona con ese correo. Revise lo escrito o regístrela"),
     ],
 )
 async def test_vehiculo_validation_messages(admin_client, repos, ana, changes, field, message):
@@ -478,7 +486,8 @@ async def test_duplicate_plate_is_shown_beside_the_field(admin_client, repos, an
         admin_client, "/admin/vehiculos/nuevo", {"placa_patente": "bb cd-12", "marca": "Fiat", "color": "Azul", "propietario": "ana@example.cl"}
     )
     assert response.status_code == 400
-    assert field_error(response, "placa_patente") == "Ya existe un vehículo con esa placa patente."
+    assert field_error(response, "placa_patente") == "Ya existe un vehículo con esa placa patente. Ver el vehículo BBCD12"
+    assert f'<a href="/admin/vehiculos/{auto.id}">Ver el vehículo BBCD12</a>' in response.text
     assert field_value(response, "marca") == "Fiat" and field_value(response, "color") == "Azul"
     assert (await repos.personas.get(ana.id)).n_vehiculos == 1
 
@@ -498,25 +507,28 @@ async def test_vehicle_and_officer_with_infracciones_cannot_be_deleted(admin_cli
     await record_infraction(repos, numero=42, placa="BBCD12")
     refused = await post_form(admin_client, f"/admin/vehiculos/{auto.id}/borrar", {})
     assert refused.status_code == 409
-    assert "No se puede borrar el vehículo BBCD12: tiene 1 infracción(es) registrada(s)" in text(refused)
+    assert "No se puede borrar el vehículo BBCD12: tiene 1 infracción registrada, que son registros legales" in text(refused)
     refused = await post_form(admin_client, f"/admin/oficiales/{oficial.id}/borrar", {})
     assert refused.status_code == 409
-    assert "Puede desactivarlo en su lugar." in text(refused)
+    assert "Puede desactivarlo en su lugar" in text(refused)
     assert await repos.vehiculos.get(auto.id)
     assert await repos.oficiales.get(oficial.id)
 
 
 async def test_vehicle_list_search_and_paging(admin_client, repos, ana):
-    for i in range(22):
-        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     await repos.vehiculos.create(placa_patente="ZZXX99", marca="Subaru", color="Negro", persona_id=ana.id)
+    for i in reversed(range(22)):  # stored out of order: the list sorts by plate
+        await repos.vehiculos.create(placa_patente=f"AAAA{i:02d}", marca="Fiat", color="Gris", persona_id=ana.id)
     first = await admin_client.get("/admin/vehiculos/")
-    assert "23 registro(s)" in text(first) and "AAAA19" in text(first) and "AAAA20" not in text(first)
-    second = await admin_client.get("/admin/vehiculos/?page=2")
-    assert "AAAA20" in text(second) and "ZZXX99" in text(second)
+    assert "23 vehículos · página 1 de 2" in text(first)
+    plates = re.findall(r"AAAA\d\d|ZZXX99", text(first))
+    assert plates == [f"AAAA{i:02d}" for i in range(20)], plates
+    second = await admin_client.get("/admin/vehiculos/?pagina=2")
+    assert re.findall(r"AAAA\d\d|ZZXX99", text(second)) == ["AAAA20", "AAAA21", "ZZXX99"]
+    assert "página 2 de 2" in text(second)
     assert "ZZXX99" in text(await admin_client.get("/admin/vehiculos/", params={"q": "zz-xx"}))
     found = await admin_client.get("/admin/vehiculos/", params={"q": "subaru"})
-    assert "1 registro(s)" in text(found) and "AAAA00" not in text(found)
+    assert "1 vehículo para «subaru»" in text(found) and "AAAA00" not in text(found)
     assert f'<a href="/admin/personas/{ana.id}">{ana.nombre}</a>' in found.text  # each row names its owner
 
 
@@ -538,6 +550,7 @@ async def test_oficial_create_detail_edit_deactivate_delete(admin_client, repos)
 
     await TokenService(make_settings().jwt_secret).issue(repos, numero=43)
     off = await post_form(admin_client, f"/admin/oficiales/{oficial.id}/activacion", {"activo": "0"})
+    assert off.status_code == 303
     page = await follow(admin_client, off)
     assert "Se desactivó al oficial N° 43; sus tokens quedaron revocados." in text(page)
     assert "Inactivo" in text(page) and "revocado" in text(page)
@@ -578,7 +591,8 @@ async def test_oficial_validation_messages(admin_client, repos, changes, field, 
 async def test_duplicate_numero_is_shown_beside_the_field(admin_client, repos, oficial):
     response = await post_form(admin_client, "/admin/oficiales/nuevo", {"nombre": "Pedro", "numero": "42", "activo": "y"})
     assert response.status_code == 400
-    assert field_error(response, "numero") == "Ya existe un oficial con ese número."
+    assert field_error(response, "numero") == "Ya existe un oficial con ese número. Ver el oficial N° 42 (Juan Soto)"
+    assert f'<a href="/admin/oficiales/{oficial.id}">' in response.text
     assert field_value(response, "nombre") == "Pedro" and field_value(response, "numero") == "42"
     assert await repos.oficiales.count() == 1
 
@@ -587,11 +601,12 @@ async def test_oficial_list_search_and_paging(admin_client, repos):
     for i in range(1, 24):
         await repos.oficiales.create(nombre=f"Oficial {i:02d}", numero=100 + i)
     first = await admin_client.get("/admin/oficiales/")
-    assert "23 registro(s)" in text(first) and "Página 1 de 2" in text(first)
+    assert "23 oficiales · página 1 de 2" in text(first)
+    assert "Oficial 20" in text(first) and "Oficial 21" not in text(first)  # 20 a page
     second = await admin_client.get("/admin/oficiales/?page=2")
     assert "Oficial 23" in text(second) and "Oficial 01" not in text(second)
     found = await admin_client.get("/admin/oficiales/", params={"q": "105"})
-    assert "Oficial 05" in text(found) and "1 registro(s)" in text(found)
+    assert "Oficial 05" in text(found) and "1 oficial para «105»" in text(found)
 
 
 # -- error pages -------------------------------------------------------------------------------

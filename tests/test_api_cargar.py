@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from domain.clock import FixedClock
 from repositories import Repositories
 from services.database import mongo_client
-from tests.helpers.api import World, cargar, check_contract, closed_port, infraction_body, make_world, recent
+from tests.helpers.api import World, cargar, check_contract, infraction_body, make_world, recent
 from tests.helpers.app import make_settings, serve
 
 SANTIAGO = ZoneInfo("America/Santiago")
@@ -50,6 +51,47 @@ async def test_naive_timestamp_is_read_in_santiago_and_stored_in_utc(client, wor
     assert response.status_code == 200, response.text
     expected = local.replace(tzinfo=SANTIAGO).astimezone(dt.timezone.utc)
     assert check_contract(response)["timestamp"] == expected.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+UTC = dt.timezone.utc
+# America/Santiago in 2026: on April 5th at 03:00 UTC, 00:00 -03 becomes 23:00 -04 (23:00-23:59 of
+# April 4th happen twice); on September 6th at 04:00 UTC, 00:00 -04 becomes 01:00 -03 (00:xx never
+# happens). tests/test_dashboard.py checks these instants against tzdata.
+DST_CASES = [
+    # (the app's "now", the officer's naive local time, its status, the instant stored)
+    pytest.param(dt.datetime(2026, 4, 5, 2, 0, tzinfo=UTC), "2026-04-04T22:30:00", 200, "2026-04-05T01:30:00.000Z", id="april-before-the-change"),
+    # a repeated wall time is read as its first occurrence (-03), as Python reads it (fold=0)
+    pytest.param(dt.datetime(2026, 4, 5, 6, 0, tzinfo=UTC), "2026-04-04T23:30:00", 200, "2026-04-05T02:30:00.000Z", id="april-repeated-hour"),
+    pytest.param(dt.datetime(2026, 4, 5, 6, 0, tzinfo=UTC), "2026-04-05T00:30:00", 200, "2026-04-05T04:30:00.000Z", id="april-after-the-change"),
+    # the 5-minute allowance for phones' clocks, counted with the new offset (-04): 08:04 is 12:04 UTC
+    pytest.param(dt.datetime(2026, 4, 5, 12, 0, tzinfo=UTC), "2026-04-05T08:04:00", 200, "2026-04-05T12:04:00.000Z", id="april-future-allowance"),
+    pytest.param(dt.datetime(2026, 4, 5, 12, 0, tzinfo=UTC), "2026-04-05T08:06:00", 400, None, id="april-too-far-ahead"),
+    # a wall time that never happened is read with the offset before the change (-04)
+    pytest.param(dt.datetime(2026, 9, 6, 6, 0, tzinfo=UTC), "2026-09-06T00:30:00", 200, "2026-09-06T04:30:00.000Z", id="september-skipped-hour"),
+    pytest.param(dt.datetime(2026, 9, 6, 6, 0, tzinfo=UTC), "2026-09-06T01:30:00", 200, "2026-09-06T04:30:00.000Z", id="september-after-the-change"),
+    # with the new offset (-03), 08:30 is 11:30 UTC, in the past; with the old one (-04) it would be ahead
+    pytest.param(dt.datetime(2026, 9, 6, 12, 0, tzinfo=UTC), "2026-09-06T08:30:00", 200, "2026-09-06T11:30:00.000Z", id="september-new-offset"),
+    pytest.param(dt.datetime(2026, 9, 6, 12, 0, tzinfo=UTC), "2026-09-06T09:06:00", 400, None, id="september-too-far-ahead"),
+]
+
+
+@pytest.mark.parametrize(("now", "naive", "status", "stored"), DST_CASES)
+async def test_a_naive_santiago_time_across_the_daylight_saving_changes(db, now, naive, status, stored):
+    """The app's clock is set on each side of each change. Checked against two wrong readings:
+    Santiago's winter offset (-03) all year fails 4 of the 9 cases, the second occurrence of a
+    repeated or skipped wall time (fold=1) fails 2."""
+    repos = Repositories.over(db, clock=FixedClock(now))
+    world = await make_world(repos)  # its token issued at the app's "now"
+    async with serve(make_settings(), repos) as app:
+        async with httpx.AsyncClient(base_url=app.url) as http:
+            response = await cargar(http, world.token, {"placa_patente": "BBCD12", "timestamp": naive})
+    assert response.status_code == status, response.text
+    body = check_contract(response)
+    if stored is None:
+        assert "futuro" in body["errors"][0]["mensaje"]
+        assert await repos.infracciones.count() == 0
+    else:
+        assert body["timestamp"] == stored
 
 
 async def test_timestamp_with_offset_is_converted_to_utc(client, world):
@@ -197,6 +239,20 @@ async def test_same_key_with_a_different_body_is_409(client, world, repos):
     assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
 
 
+@pytest.mark.parametrize("changed", ["placa_patente", "timestamp", "comentarios"])
+async def test_same_key_with_any_field_changed_is_409(client, world, repos, changed):
+    """Each recorded fact is compared, not only the time: a key reused for another plate or another
+    comment is another infraction, refused."""
+    await repos.vehiculos.create(placa_patente="OTRA12", marca="Fiat", color="Azul", persona_id=world.persona.id)
+    key = {"Idempotency-Key": f"clave-{changed}"}
+    body = infraction_body(minutes_ago=60)
+    assert (await cargar(client, world.token, body, **key)).status_code == 200
+    other = {"placa_patente": "OTRA12", "timestamp": recent(30), "comentarios": "Otra cosa."}[changed]
+    response = await cargar(client, world.token, {**body, changed: other}, **key)
+    assert response.status_code == 409, response.text
+    assert await repos.infracciones.count() == 1
+
+
 async def test_same_key_from_two_officers_are_two_infractions(client, world, repos):
     other = await repos.oficiales.create(nombre="María Rojas", numero=7)
     from services.tokens import TokenService
@@ -222,8 +278,8 @@ async def test_unexpected_database_error_is_a_generic_500(client, world, db, cap
     assert any(problem["request_id"] in r.getMessage() and r.exc_info for r in caplog.records), "details go to the log"
 
 
-async def test_unreachable_database_is_503(world):
-    client = mongo_client(f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true", serverSelectionTimeoutMS=300)
+async def test_unreachable_database_is_503(world, unreachable_uri):
+    client = mongo_client(unreachable_uri, serverSelectionTimeoutMS=300)
     try:
         async with serve(make_settings(), Repositories.over(client["transito"])) as app:
             async with httpx.AsyncClient(base_url=app.url) as http:

@@ -16,6 +16,8 @@ from bson import ObjectId
 from domain.audit import Actor
 from domain.errors import Conflict
 from repositories import Repositories, auditoria, evidencias
+from repositories.auditoria import NEWEST_FIRST, AuditFilters
+from repositories.paging import Cursor
 from tests.helpers.api import jti_of, make_world
 from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, post_form
 
@@ -36,6 +38,7 @@ async def test_every_kind_of_admin_write_leaves_one_entry(admin_client, repos, d
     officer = await post_form(admin_client, "/admin/oficiales/nuevo", {"nombre": "Juan Soto", "numero": "42", "activo": "y"})
     oficial_id = officer.headers["Location"].rsplit("/", 1)[1]
     issued = await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens", {"dias": "30", "etiqueta": "tablet"})
+    issued = await admin_client.get(issued.headers["Location"])  # shown once, after the redirect
     token = re.search(r'<textarea id="token"[^>]*>([^<]+)</textarea>', issued.text).group(1).strip()
     token_id = (await repos.tokens.list_for_officer(oficial_id))[0].id
     await post_form(admin_client, f"/admin/oficiales/{oficial_id}/tokens/{token_id}/revocar", {})
@@ -184,3 +187,58 @@ async def test_a_stale_status_form_is_refused_and_explained(admin_client, repos)
         admin_client, f"/admin/infracciones/{recorded.id}/estado", {"desde": "registrada", "estado": "anulada", "motivo": "x"}
     )
     assert stale.status_code == 409 and "ahora está notificada" in stale.text
+
+
+async def test_the_trail_list_keeps_to_its_filter_and_pages_by_number_and_by_cursor(repos):
+    """The audit list (``AuditRepository.search``): a filter selects only its entries, in the total
+    and on every page; page 2 is page 2 whether asked by number or reached by a link's cursor, and a
+    link to a near previous page carries a cursor (an index seek, not a skip)."""
+    for n in range(3):
+        await repos.personas.create(nombre=f"Persona {n}", correo=f"p{n}.trail@example.cl")
+    oficiales = [await repos.oficiales.create(nombre=f"Oficial {n}", numero=700 + n) for n in range(3)]
+    only = AuditFilters(coleccion="oficiales")
+    pages = [await repos.auditoria.search(only, sort=NEWEST_FIRST, per_page=1, page=n) for n in (1, 2, 3)]
+    assert [p.total for p in pages] == [3, 3, 3]
+    assert [p.page for p in pages] == [1, 2, 3]
+    assert [e.coleccion for p in pages for e in p.items] == ["oficiales"] * 3
+    assert [e.documento_id for p in pages for e in p.items] == [o.id for o in reversed(oficiales)]  # newest first
+    forward = Cursor.decode(pages[0].link(2).cursor, NEWEST_FIRST, 1)
+    backward = Cursor.decode(pages[2].link(2).cursor, NEWEST_FIRST, 1)
+    assert forward is not None and backward is not None
+    for cursor in (forward, backward):
+        reached = await repos.auditoria.search(only, sort=NEWEST_FIRST, per_page=1, page=2, cursor=cursor)
+        assert (reached.page, reached.items) == (2, pages[1].items)
+
+
+async def test_the_trail_list_filters_by_record_action_actor_and_dates(repos):
+    """Each filter of the audit list selects exactly its entries (and a date range is [desde, hasta))."""
+    oficial = await repos.oficiales.create(nombre="Oficial filtrado", numero=750)
+    await repos.oficiales.update(oficial.id, nombre="Oficial filtrado bis", numero=750, activo=True)
+    await repos.personas.create(nombre="Persona filtrada", correo="filtrada.trail@example.cl")
+
+    async def chosen(**filters) -> list[tuple[str, str]]:
+        page = await repos.auditoria.search(AuditFilters(**filters), sort=NEWEST_FIRST, per_page=50, page=1)
+        assert page.total == len(page.items)
+        return [(e.coleccion, e.accion) for e in page.items]
+
+    everything = await chosen()
+    assert everything == [("personas", "crear"), ("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id)) == [("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id), coleccion="oficiales") == [("oficiales", "editar"), ("oficiales", "crear")]
+    assert await chosen(documento_id=ObjectId(oficial.id), coleccion="personas") == []
+    assert await chosen(accion="editar") == [("oficiales", "editar")]
+    [edit] = (await repos.auditoria.search(AuditFilters(accion="editar"), per_page=50)).items
+    assert (edit.documento_id, edit.antes["nombre"], edit.despues["nombre"]) == (oficial.id, "Oficial filtrado", "Oficial filtrado bis")
+    assert await chosen(coleccion="personas") == [("personas", "crear")]
+    actor = (await repos.auditoria.search(AuditFilters(), per_page=1)).items[0].actor_nombre
+    assert await chosen(actor=actor) == everything
+    assert await chosen(actor="nadie") == []
+    entries = (await repos.auditoria.search(AuditFilters(), per_page=50)).items
+    oldest, newest = entries[-1].en, entries[0].en
+    hour = dt.timedelta(hours=1)
+    assert await chosen(desde=oldest - hour) == everything
+    assert await chosen(desde=newest + hour) == []
+    assert await chosen(hasta=newest + hour) == everything
+    assert await chosen(hasta=oldest) == []  # hasta is exclusive
+    assert await chosen(desde=oldest - hour, hasta=newest + hour) == everything
+    assert await chosen(desde=newest + hour, hasta=newest + 2 * hour) == []

@@ -139,7 +139,8 @@ async def test_a_retired_code_is_404_after_its_retirement_and_valid_before_it(ap
         ("T-1\u0000", catalogo.CODE_MESSAGE),
         ("Ñ-1", catalogo.CODE_MESSAGE),
     ],
-    ids=repr,
+    # plain ids: mutmut selects tests by node id, and its fork server did not find these by their repr()
+    ids=["empty", "too-long", "number", "bool", "list", "object", "space", "slash", "leading-dash", "nul", "enye"],
 )
 async def test_a_malformed_code_is_400_naming_the_field(app: Clocked, db, codigo, mensaje):
     response = await app.cargar(codigo=codigo)
@@ -259,6 +260,15 @@ async def test_a_change_cannot_start_before_the_latest_version_of_its_code(app: 
     versions = await app.repos.catalogo.versions(CODE)
     assert catalogo.in_force(versions, scheduled) == corrected
     assert catalogo.in_force(versions, retired.vigente_desde + dt.timedelta(days=365)) is None
+    # The retirement is the next version, saying what the code was (its description, fines, article).
+    assert versions[-1] == retired and retired.retirado
+    assert retired.version == corrected.version + 1 and [v.version for v in versions] == list(range(1, retired.version + 1))
+    assert (retired.descripcion, retired.gravedad, retired.multa_min_utm, retired.multa_max_utm, retired.articulo) == (
+        corrected.descripcion, corrected.gravedad, corrected.multa_min_utm, corrected.multa_max_utm, corrected.articulo
+    )
+    with pytest.raises(Conflict) as again:
+        await app.repos.catalogo.retire(CODE, desde=scheduled + dt.timedelta(days=2))
+    assert again.value.field == "codigo"
 
 
 async def test_a_version_is_never_rewritten(app: Clocked, db):

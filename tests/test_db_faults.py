@@ -1,7 +1,9 @@
 """Database faults (issue 5), injected with SecantusDB's ``failCommand`` fail point, as on mongod.
 
-The fail point is server-wide, so this module starts its OWN SecantusDB (persistent storage, a
-fixed port, ``--enable-test-commands``) instead of the session's shared one. Fail points are
+The fail point is server-wide, so this module starts its OWN SecantusDB (persistent storage,
+``--enable-test-commands``) instead of the session's shared one. Every client reaches it through a
+TCP proxy of the test's own (``tests.helpers.proxy``): the database binds a port of its own choosing
+each time it starts, and the proxy keeps one address for the clients across a restart. Fail points are
 scoped with ``appName`` to the application's client ("transito"), so the test's own client can
 always inspect the database and lift them.
 
@@ -14,6 +16,7 @@ from without restarting the web server."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from typing import Any
@@ -26,18 +29,40 @@ from services.database import mongo_client
 from services.devdb import EmbeddedDatabase
 from tests.helpers.api import World, cargar, check_contract, infraction_body, make_world
 from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, serve
-from tests.helpers.server_process import free_port
+from tests.helpers.proxy import Proxy
 
 APP_NAME = "transito"  # what services.database.mongo_client announces
 
 
+@dataclasses.dataclass
+class FaultDatabase:
+    server: EmbeddedDatabase
+    proxy: Proxy
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.proxy.port}/?directConnection=true"
+
+    async def stop(self) -> None:
+        await self.server.astop()
+
+    async def start(self) -> None:
+        """Start again over the same files, on a port of its choosing, behind the same address."""
+        self.server.port = 0
+        await asyncio.to_thread(self.server.start)
+        self.proxy.point_to(self.server.port)
+
+
 @pytest.fixture(scope="module")
-def fault_db(tmp_path_factory) -> EmbeddedDatabase:
+async def fault_db(tmp_path_factory) -> FaultDatabase:
     storage = tmp_path_factory.mktemp("faultdb") / "db"
-    server = EmbeddedDatabase(storage, port=free_port(), extra_args=("--enable-test-commands",))
-    server.start()
-    yield server
-    server.stop()
+    server = EmbeddedDatabase(storage, extra_args=("--enable-test-commands",))  # port 0: it reports the one it bound
+    await asyncio.to_thread(server.start)
+    try:
+        async with Proxy(server.port) as proxy:
+            yield FaultDatabase(server, proxy)
+    finally:
+        await server.astop()
 
 
 @pytest.fixture
@@ -200,7 +225,7 @@ async def test_database_restart_is_reported_and_recovered_without_restarting_the
     http, world, db = app_under_fault
     first = await cargar(http, world.token, infraction_body(minutes_ago=10))
     assert first.status_code == 200
-    await fault_db.astop()
+    await fault_db.stop()
     try:
         await poll_status(http, "/readyz", 503)
         response = await http.get("/readyz")
@@ -212,7 +237,7 @@ async def test_database_restart_is_reported_and_recovered_without_restarting_the
         assert response.status_code == 503
         assert (await http.get("/healthz")).status_code == 200  # the process itself is alive
     finally:
-        await asyncio.to_thread(fault_db.start)  # same port, same files
+        await fault_db.start()  # same files, same address
     await poll_status(http, "/readyz", 200)
     response = await cargar(http, world.token, infraction_body(minutes_ago=5))
     assert response.status_code == 200, response.text

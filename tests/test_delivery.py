@@ -22,7 +22,6 @@ import os
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -276,12 +275,6 @@ def test_cloudformation_template_passes_cfn_lint() -> None:
 # ---------------------------------------------------------------- the image's start-up, without Docker
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def http_status(url: str) -> int | None:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -323,7 +316,7 @@ def test_requirements_alone_start_the_image_command(tmp_path: Path) -> None:
     build_context_copy(app)
     assert (app / "server.py").exists(), "server.py must be in the build context"
 
-    port = free_port()
+    port_file = tmp_path / "port"  # PORT=0: the server binds a free port and writes it here
     env = {
         "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -331,7 +324,7 @@ def test_requirements_alone_start_the_image_command(tmp_path: Path) -> None:
         **image_env(),
     }
     env["PATH"] = f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"  # the image's PATH names /opt/venv
-    env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), WORKERS="1")
+    env.update(DATA_DIR=str(tmp_path / "data"), PORT="0", PORT_FILE=str(port_file), WORKERS="1")
     command = exec_form("CMD")
     assert command[0] == "python"
     log_path = tmp_path / "server.log"
@@ -340,16 +333,19 @@ def test_requirements_alone_start_the_image_command(tmp_path: Path) -> None:
             [str(python), *command[1:]], cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
         )
         try:
-            base = f"http://127.0.0.1:{port}"
             deadline = time.monotonic() + 120
+            assert wait_until(port_file.exists, deadline, process), "no port reported:\n" + log_path.read_text()[-4000:]
+            port = int(port_file.read_text())
+            base = f"http://127.0.0.1:{port}"
             assert wait_until(lambda: http_status(f"{base}/healthz") == 200, deadline, process), \
                 "no 200 from /healthz:\n" + log_path.read_text()[-4000:]
             assert wait_until(lambda: http_status(f"{base}/readyz") == 200, deadline, process), \
                 "no 200 from /readyz:\n" + log_path.read_text()[-4000:]
 
             healthcheck = exec_form("HEALTHCHECK")
-            probe = subprocess.run([str(python), *healthcheck[1:]], env=env, capture_output=True, text=True,
-                                   timeout=30)
+            # in a container PORT is the port the server listens on; here that is the one it reported
+            probe = subprocess.run([str(python), *healthcheck[1:]], env={**env, "PORT": str(port)}, capture_output=True,
+                                   text=True, timeout=30)
             assert probe.returncode == 0, probe.stderr
 
             assert (tmp_path / "data").is_dir(), "the embedded database and secrets live under DATA_DIR"

@@ -58,10 +58,28 @@ async def cargar_direct(repos, world: World, placa: str, *, minutes_ago: int) ->
 
 
 async def test_cargar_infraccion_sends_at_most_three_commands(monitored):
+    """The budget, and what must be among the commands: whatever their order or kind otherwise."""
     response = await cargar(monitored.http, monitored.world.token, infraction_body(minutes_ago=1))
     assert response.status_code == 200
     check_contract(response)
-    assert monitored.recorder.names() == ["findAndModify", "findAndModify", "insert"]
+    sent = monitored.recorder.commands
+    assert len(sent) <= 3, monitored.recorder.names()
+    written = [i for i, (name, command) in enumerate(sent) if name == "insert" and command["insert"] == "infracciones"]
+    assert len(written) == 1, monitored.recorder.names()
+
+    def counted(collection: str, *checked: str) -> int:
+        """Where the infraction is counted on its officer or vehicle (their delete guards): one
+        atomic write that also checks ``checked`` (the token's liveness, for the officer)."""
+        for i, (name, command) in enumerate(sent):
+            filter_ = command.get("query") or command.get("q") or {}
+            update = command.get("update") or {}
+            if command.get(name) == collection and update.get("$inc", {}).get("n_infracciones") == 1 and set(checked) <= set(filter_):
+                return i
+        raise AssertionError(f"the infraction is not counted on {collection} with {checked}: {sent}")
+
+    # both counters are incremented before the infraction is written, never after
+    assert counted("oficiales", "numero", "activo", "token_jtis") < written[0]
+    assert counted("vehiculos", "placa_patente") < written[0]
 
 
 async def test_generar_informe_sends_at_most_three_commands_including_its_shared_rate_limit(monitored):

@@ -27,7 +27,7 @@ from bson import ObjectId
 from PIL import Image
 
 from repositories import Repositories, evidencias
-from tests.helpers.api import jti_of, make_world, validate_schema
+from tests.helpers.api import check_contract, jti_of, make_world, validate_schema
 from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, client_meeting_fail_point, make_settings, post_form
 from tests.helpers.clocked import CODE, Clocked, clocked_app
 
@@ -56,7 +56,9 @@ class Evidence:
 
     async def subir(self, data: Any, *, token: str | None = None, infraccion_id: str | None = None, **headers: str) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token or self.app.world.token}", **headers}
-        return await self.app.http.post(f"/api/infracciones/{infraccion_id or self.infraccion_id}/evidencias", content=data, headers=headers)
+        response = await self.app.http.post(f"/api/infracciones/{infraccion_id or self.infraccion_id}/evidencias", content=data, headers=headers)
+        check_contract(response)  # every answer, accepted or refused, is one openapi.json documents
+        return response
 
 
 async def loaded(app: Clocked) -> str:

@@ -226,6 +226,7 @@ async def test_a_correction_annuls_and_replaces_linking_both(admin_client, repos
     assert new.persona_id == beto.persona.id and new.oficial_numero == 42  # the vehicle's owner; the same officer
     assert new.carga["via"] == "correccion" and new.carga["por"]["nombre"] == "admin"
     assert (await repos.vehiculos.get(beto.vehiculo.id)).n_infracciones == 1  # counted for its delete guard
+    assert (await repos.oficiales.get_by_numero(42)).n_infracciones == 2  # the original and its replacement, once each
     assert await db["infracciones"].count_documents({}) == 2  # nothing deleted
     assert "su corrección" in (await admin_client.get(f"/admin/infracciones/{original}")).text
 

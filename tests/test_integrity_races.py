@@ -1,6 +1,12 @@
 """Referential integrity and uniqueness under concurrency: the repository operations are run
 against each other with asyncio.gather many times on the real database, and afterwards no vehicle
-points at a missing persona and every persona's ``n_vehiculos`` equals its real vehicle count."""
+points at a missing persona, no infraction at a missing officer or vehicle, and every counter
+(``n_vehiculos``, ``n_infracciones``) equals the real number of records that count on it.
+
+Every delete guard has its race here: persona delete vs vehicle creation and transfer, officer
+delete vs recording, vehicle delete vs recording. Each was checked to fail with its guard made
+non-atomic (read, then delete): the patches are in ``mutation/guards/`` and ``make mutation``
+applies each one and runs its race (see mutation/README.md)."""
 
 from __future__ import annotations
 
@@ -11,12 +17,13 @@ import pytest
 from bson import ObjectId
 
 from repositories import Repositories
-from domain.errors import Conflict, MissingReference, StillReferenced
+from domain.errors import Conflict, CredentialNotLive, MissingReference, NotFound, StillReferenced
 from services.tokens import TokenService
-from tests.helpers.app import client_meeting_fail_point
+from tests.helpers.app import client_meeting_fail_point, record_infraction
 from tests.helpers.commands import Recorder
 
 ROUNDS = 30
+RECORDINGS = 4  # per round in the delete-vs-recording races
 
 
 async def assert_integrity(repos) -> None:
@@ -43,11 +50,42 @@ def race(round_number: int, first, second):
     return asyncio.gather(later(first), second, return_exceptions=True)
 
 
+EXPECTED_REFUSALS = (Conflict, MissingReference, StillReferenced, CredentialNotLive, NotFound)
+
+
 def outcome(result: object) -> object:
     """An unexpected exception fails the test; expected refusals are returned as values."""
-    if isinstance(result, BaseException) and not isinstance(result, (Conflict, MissingReference, StillReferenced)):
+    if isinstance(result, BaseException) and not isinstance(result, EXPECTED_REFUSALS):
         raise result
     return result
+
+
+async def assert_infractions_keep_their_references(repos) -> None:
+    """No infraction names a missing officer or vehicle, and each officer's and vehicle's
+    ``n_infracciones`` equals the infractions that name it (a refused recording gives its
+    counters back)."""
+    oficiales = {doc["_id"]: doc["n_infracciones"] async for doc in repos.oficiales.collection.find({})}
+    vehiculos = {doc["_id"]: doc["n_infracciones"] async for doc in repos.vehiculos.collection.find({})}
+    by_oficial: dict = {}
+    by_vehiculo: dict = {}
+    async for doc in repos.infracciones.collection.find({}):
+        assert doc["oficial_id"] in oficiales, f"infraction {doc['_id']} names a deleted officer"
+        assert doc["vehiculo_id"] in vehiculos, f"infraction {doc['_id']} names a deleted vehicle {doc['placa_patente']}"
+        by_oficial[doc["oficial_id"]] = by_oficial.get(doc["oficial_id"], 0) + 1
+        by_vehiculo[doc["vehiculo_id"]] = by_vehiculo.get(doc["vehiculo_id"], 0) + 1
+    assert {k: v for k, v in oficiales.items() if v} == by_oficial
+    assert {k: v for k, v in vehiculos.items() if v} == by_vehiculo
+
+
+def recording(repos, numero: int, jti: str, placa: str, i: int, n: int = 0):
+    """The API's write for one infraction; distinct timestamps, so no two are the same observation."""
+    return repos.infracciones.record(
+        numero_oficial=numero,
+        jti=jti,
+        placa_patente=placa,
+        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=i, seconds=n),
+        comentarios="",
+    )
 
 
 async def test_create_vehicle_races_with_deleting_its_owner(repos):
@@ -92,6 +130,82 @@ async def test_deleting_a_vehicle_races_with_deleting_its_owner(repos):
     await assert_integrity(repos)
 
 
+def staggered(round_number: int, operations: list) -> asyncio.Future:
+    """Run ``operations`` at once, each started a few milliseconds after the previous one, the
+    first of them 0 to 3 ms late and the order rotated every round: over the rounds each
+    operation's commands land before, between and after the others' (asyncio's timers have
+    millisecond resolution, so the offsets are whole milliseconds)."""
+
+    async def later(delay: float, operation):
+        await asyncio.sleep(delay)
+        return await operation
+
+    count = len(operations)
+    start = round_number % 4
+    delays = [(start + (k + round_number) % count) * 0.001 for k in range(count)]
+    return asyncio.gather(*(later(d, op) for d, op in zip(delays, operations, strict=True)), return_exceptions=True)
+
+
+def both_won(deleted: object, recorded: list[object], refusal: type) -> bool:
+    """Whether a delete and a recording both went through in one round. Exactly one side must win:
+    a delete that lands first makes every recording fail with ``refusal``; a count that lands first
+    makes the delete fail with StillReferenced, and then every recording lands."""
+    refused = [isinstance(r, refusal) for r in recorded]
+    if isinstance(deleted, StillReferenced):
+        return any(refused)  # not both won, but not a valid outcome either: reported the same way
+    return deleted is None and not all(refused)
+
+
+async def test_deleting_an_officer_races_with_recording_by_it(repos):
+    """Recording counts the infraction on the officer (with the token check) before it writes it;
+    the delete is one conditional ``delete_one({_id, n_infracciones: 0})``. So either the delete
+    lands first (the recording finds no live token: CredentialNotLive) or the count does (the
+    delete is refused: StillReferenced), never both. Four recordings per round meet the delete at
+    different points. With the guard made read-then-delete
+    (``mutation/guards/oficial-read-then-delete.patch``) rounds are lost and infractions name a
+    deleted officer: 8 runs with the patch applied all failed, 4 to 9 of the 30 rounds lost each."""
+    persona = await repos.personas.create(nombre="Dueña", correo="duena.oficial@example.cl")
+    await repos.vehiculos.create(placa_patente="RACEOF", marca="Kia", color="Gris", persona_id=persona.id)
+    tokens = TokenService("j" * 48, repos.clock)
+    lost = []
+    for i in range(ROUNDS):
+        oficial = await repos.oficiales.create(nombre=f"O{i}", numero=5000 + i)
+        jti = (await tokens.issue(repos, numero=oficial.numero)).record.jti
+        operations = [recording(repos, oficial.numero, jti, "RACEOF", i, n) for n in range(RECORDINGS)]
+        results = [outcome(r) for r in await staggered(i, [*operations, repos.oficiales.delete(oficial.id)])]
+        if both_won(results[-1], results[:-1], CredentialNotLive):
+            lost.append((i, results))
+    assert not lost, f"{len(lost)} of {ROUNDS} rounds let both the delete and a recording through: {[i for i, _ in lost]}; the first: {lost[0][1]}"
+    await assert_infractions_keep_their_references(repos)
+
+
+async def test_deleting_a_vehicle_races_with_recording_on_it(repos):
+    """Recording counts the infraction on the vehicle before it writes it; the delete is a
+    ``find_one_and_delete({_id, n_infracciones: 0})`` in a transaction with the owner's counter.
+    Either the delete lands first (the recording finds no such plate: NotFound, and gives the
+    officer's count back) or the count does (the delete is refused), never both. With the guard
+    made read-then-delete (``mutation/guards/vehiculo-read-then-delete.patch``) rounds are lost
+    and infractions name a deleted vehicle (4 runs with the patch applied all failed, 7 to 10 of
+    the 30 rounds lost each). Reading the counter INSIDE the transaction and then deleting is not a
+    broken guard: the transaction's snapshot makes the recording's concurrent ``$inc`` a
+    WriteConflict (TransientTransactionError), the driver runs the transaction again, and the
+    second reading sees the count (checked: 30 rounds, 30 aborted attempts, no round lost)."""
+    persona = await repos.personas.create(nombre="Dueño", correo="dueno.vehiculo@example.cl")
+    oficial = await repos.oficiales.create(nombre="Carla", numero=6000)
+    jti = (await TokenService("j" * 48, repos.clock).issue(repos, numero=oficial.numero)).record.jti
+    lost = []
+    for i in range(ROUNDS):
+        placa = f"RACV{i:02d}"
+        vehiculo = await repos.vehiculos.create(placa_patente=placa, marca="Kia", color="Gris", persona_id=persona.id)
+        operations = [recording(repos, oficial.numero, jti, placa, i, n) for n in range(RECORDINGS)]
+        results = [outcome(r) for r in await staggered(i, [*operations, repos.vehiculos.delete(vehiculo.id)])]
+        if both_won(results[-1], results[:-1], NotFound):
+            lost.append((i, results))
+    assert not lost, f"{len(lost)} of {ROUNDS} rounds let both the delete and a recording through: {[i for i, _ in lost]}; the first: {lost[0][1]}"
+    await assert_infractions_keep_their_references(repos)
+    await assert_integrity(repos)  # and the owner's n_vehiculos counts what is left
+
+
 @pytest.mark.parametrize(
     "create",
     [
@@ -129,8 +243,12 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     name a persona who no longer exists: the delete must be refused until it settles."""
     ana = await repos.personas.create(nombre="Ana", correo="ana.vende@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.compra@example.cl")
+    # another vehicle, stored first, with one infraction written (nothing in flight): the check
+    # must look at the vehicle that was transferred, not at any vehicle
+    await repos.vehiculos.create(placa_patente="BYST11", marca="Fiat", color="Azul", persona_id=beto.id)
     vehiculo = await repos.vehiculos.create(placa_patente="RACE11", marca="Kia", color="Gris", persona_id=ana.id)
     await repos.oficiales.create(nombre="Carla", numero=9191)
+    await record_infraction(repos, numero=9191, placa="BYST11")
     issued = await TokenService("j" * 48).issue(repos, numero=9191)
     jti = TokenService("j" * 48).decode(issued.token).jti
 
@@ -155,7 +273,7 @@ async def test_infraction_in_flight_keeps_the_former_owner_from_being_deleted(re
     doc = await repos.db["infracciones"].find_one({"_id": ObjectId(infraccion.id)})
     assert doc["persona_id"] == ObjectId(ana.id)
     # Settled now, but she is named in an infraction: still refused, for good.
-    with pytest.raises(StillReferenced, match="propietaria en infracciones"):
+    with pytest.raises(StillReferenced, match="en infracciones registradas"):
         await repos.personas.delete(ana.id)
     assert (await repos.personas.get(ana.id)).nombre == "Ana"
 

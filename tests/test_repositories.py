@@ -8,9 +8,14 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
+from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
+from domain.rules import MAX_BADGE_NUMBER
+from repositories.bulk import BulkLoader
+from services.demo_data import DemoData
 from services.tokens import TokenService
-from tests.helpers.app import make_settings, record_infraction
+from repositories import Repositories
+from tests.helpers.app import client_meeting_fail_point, make_settings, record_infraction
 
 
 
@@ -83,7 +88,8 @@ async def test_persona_with_vehicles_cannot_be_deleted_and_the_refusal_lists_the
     await repos.vehiculos.create(placa_patente="AAAA11", marca="Kia", color="Azul", persona_id=persona.id)
     with pytest.raises(StillReferenced) as error:
         await repos.personas.delete(persona.id)
-    assert error.value.references == ["AAAA11", "ZZZZ99"]
+    assert [ref.label for ref in error.value.references] == ["AAAA11", "ZZZZ99"]
+    assert all(ref.coleccion == "vehiculos" and ref.id for ref in error.value.references)
     assert "AAAA11" in error.value.message and "ZZZZ99" in error.value.message
     assert (await repos.personas.get(persona.id)).n_vehiculos == 2
 
@@ -255,18 +261,16 @@ async def test_search_and_paging(repos):
     first = await repos.personas.search(page=1, per_page=20)
     assert (first.total, first.pages, first.page) == (46, 3, 1)
     assert [p.nombre for p in first.items][:2] == ["Persona 00", "Persona 01"]
-    assert first.has_next and not first.has_previous
     last = await repos.personas.search(page=3, per_page=20)
     assert [p.nombre for p in last.items] == ["Persona 40", "Persona 41", "Persona 42", "Persona 43", "Persona 44", "Zoe (a.b)"]
-    assert last.has_previous and not last.has_next
-    beyond = await repos.personas.search(page=9, per_page=20)
-    assert beyond.items == [] and beyond.total == 46
+    beyond = await repos.personas.search(page=9, per_page=20)  # clamped to the last page
+    assert beyond.page == 3 and beyond.items == last.items and beyond.total == 46
 
     assert (await repos.personas.search(q="OTRO.CL")).total == 1
     assert (await repos.personas.search(q="persona 1")).total == 10
-    # Search text is literal, not a regular expression.
+    # Search text is words, not a regular expression.
     assert [p.nombre for p in (await repos.personas.search(q="(a.b)")).items] == ["Zoe (a.b)"]
-    assert (await repos.personas.search(q=".*")).total == 0
+    assert (await repos.personas.search(q=".*")).total == 46  # no word at all: everyone
     empty = await repos.personas.search(q="nadie")
     assert (empty.total, empty.pages, empty.items) == (0, 1, [])
 
@@ -282,7 +286,7 @@ async def test_vehicle_and_officer_search(repos):
     await repos.oficiales.create(nombre="Juan Soto", numero=42)
     await repos.oficiales.create(nombre="María 42 Díaz", numero=7)
     await repos.oficiales.create(nombre="Pedro", numero=420)
-    assert [o.numero for o in (await repos.oficiales.search(q="42")).items] == [7, 42]
+    assert [o.numero for o in (await repos.oficiales.search(q="42")).items] == [7, 42, 420]  # words that begin with 42
     assert [o.numero for o in (await repos.oficiales.search(q="soto")).items] == [42]
     assert (await repos.oficiales.search()).total == 3
 
@@ -316,8 +320,228 @@ async def test_changing_the_badge_number_revokes_the_tokens_that_carry_the_old_o
     await repos.oficiales.update(oficial.id, nombre="Juan Soto", numero=43, activo=True)
     [record] = await repos.tokens.list_for_officer(oficial.id)
     assert record.status(dt.datetime.now(dt.timezone.utc)) == "revocado"
+    assert record.motivo_revocacion == "número cambiado"
     assert (await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"] == []
     # A rename alone keeps them.
     await TokenService(make_settings().jwt_secret).issue(repos, numero=43)
     await repos.oficiales.update(oficial.id, nombre="Juan Soto R.", numero=43, activo=True)
     assert len((await repos.oficiales.collection.find_one({"numero": 43}))["token_jtis"]) == 1
+
+
+# -- what the mutation run found unasserted (make mutation) --------------------------------------
+
+
+async def test_a_malformed_id_is_not_found_with_a_message_naming_what_was_looked_for(repos):
+    """Every id taken from a URL or a form is parsed in one place; the refusal names the kind of
+    record (the admin shows it) and the id as given."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana.ids@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="IDS123", marca="Kia", color="Gris", persona_id=persona.id)
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4242)
+    bad = "nope"
+    cases = [
+        ("oficial", repos.oficiales.get(bad)),
+        ("oficial", repos.oficiales.update(bad, nombre="X", numero=1, activo=True)),
+        ("oficial", repos.oficiales.set_active(bad, False)),
+        ("oficial", repos.oficiales.delete(bad)),
+        ("persona", repos.personas.get(bad)),
+        ("persona", repos.personas.get_many([bad])),
+        ("persona", repos.personas.update(bad, nombre="X", correo="x@example.cl")),
+        ("persona", repos.personas.delete(bad)),
+        ("oficial", repos.tokens.register(oficial_id=bad, jti="j", creado_en=dt.datetime.now(dt.timezone.utc),
+                                          expira_en=dt.datetime.now(dt.timezone.utc), etiqueta="")),
+        ("token", repos.tokens.revoke(bad, oficial_id=oficial.id)),
+        ("oficial", repos.tokens.revoke(str(ObjectId()), oficial_id=bad)),
+        ("oficial", repos.tokens.list_for_officer(bad)),
+        ("persona", repos.vehiculos.create(placa_patente="IDS124", marca="A", color="B", persona_id=bad)),
+        ("vehículo", repos.vehiculos.get(bad)),
+        ("vehículo", repos.vehiculos.update(bad, placa_patente="IDS123", marca="A", color="B", persona_id=persona.id)),
+        ("persona", repos.vehiculos.update(vehiculo.id, placa_patente="IDS123", marca="A", color="B", persona_id=bad)),
+        ("vehículo", repos.vehiculos.delete(bad)),
+        ("persona", repos.vehiculos.list_by_persona(bad)),
+    ]
+    for entity, operation in cases:
+        with pytest.raises(NotFound) as refused:
+            await operation
+        assert refused.value.message == f"No existe {entity} con id 'nope'.", (entity, refused.value.message)
+
+
+async def test_unknown_records_are_refused_with_their_message(repos):
+    missing = str(ObjectId())
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4343)
+    expected = [
+        (repos.tokens.revoke(missing, oficial_id=oficial.id), "El token no existe."),
+        (repos.personas.update(missing, nombre="X", correo="x2@example.cl"), f"No existe la persona {missing}."),
+    ]
+    for operation, message in expected:
+        with pytest.raises(NotFound) as refused:
+            await operation
+        assert refused.value.message == message
+
+
+async def test_revoking_twice_keeps_the_first_revocation(repos):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4444)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4444)
+    first = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="primera")
+    assert first.motivo_revocacion == "primera" and first.revocado_en is not None
+    again = await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="segunda")
+    assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
+    stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
+    assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_reason(repos):
+    """Not only the activation button: an edit that deactivates kills the tokens, so that
+    reactivating the officer later cannot bring them back."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4545)
+    await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4545)
+    await repos.oficiales.update(oficial.id, nombre="Juan", numero=4545, activo=False)
+    assert (await repos.oficiales.collection.find_one({"numero": 4545}))["token_jtis"] == []
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert (record.status(dt.datetime.now(dt.timezone.utc)), record.motivo_revocacion) == ("revocado", "oficial desactivado")
+
+
+async def test_activating_an_active_officer_keeps_its_tokens(repos):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4646)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4646)
+    await repos.oficiales.set_active(oficial.id, True)
+    assert (await repos.oficiales.collection.find_one({"numero": 4646}))["token_jtis"] == [issued.record.jti]
+    [record] = await repos.tokens.list_for_officer(oficial.id)
+    assert record.revocado_en is None
+
+
+async def test_the_largest_badge_number_is_found_by_number(repos):
+    await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    found = await repos.oficiales.search(q=str(MAX_BADGE_NUMBER), page=1, per_page=20)
+    assert [o.numero for o in found.items] == [MAX_BADGE_NUMBER]
+
+
+async def test_the_infractions_filter_finds_officers_at_both_ends_of_the_badge_numbers(repos):
+    """The admin's "oficial N°" filter (``filters(numero=…)``, through ``find_by_numero``): the first
+    and the largest número select their officer; a número no officer can have selects nothing, also
+    one too large for the database to store (no error)."""
+    first = await repos.oficiales.create(nombre="Primero", numero=1)
+    last = await repos.oficiales.create(nombre="Último", numero=MAX_BADGE_NUMBER)
+    assert (await repos.oficiales.find_by_numero(1)) == first
+    assert (await repos.oficiales.find_by_numero(MAX_BADGE_NUMBER)) == last
+    for numero in (0, -1, MAX_BADGE_NUMBER + 1, 2**64):
+        assert await repos.oficiales.find_by_numero(numero) is None, numero
+        chosen = await repos.infracciones.filters(numero=numero)
+        assert chosen.none and chosen.oficial is None, numero
+    chosen = await repos.infracciones.filters(numero=1)
+    assert not chosen.none and str(chosen.oficial) == first.id
+
+
+async def test_a_bulk_selection_is_exactly_the_records_named_that_exist(repos):
+    """What a bulk action acts on (``get_some``): the records named, once each, in list order; a
+    malformed or unknown id anywhere in the selection is left out and the rest still counts."""
+    ana = await repos.personas.create(nombre="Ana", correo="ana.some@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.some@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.some@example.cl")
+    chosen = await repos.personas.get_some([beto.id, "no-es-un-id", str(ObjectId()), ana.id])
+    assert [p.id for p in chosen] == [ana.id, beto.id]
+    uno = await repos.oficiales.create(nombre="Uno", numero=801)
+    dos = await repos.oficiales.create(nombre="Dos", numero=802)
+    await repos.oficiales.create(nombre="Tres", numero=803)
+    chosen_officers = await repos.oficiales.get_some([dos.id, "no-es-un-id", uno.id])
+    assert [o.id for o in chosen_officers] == [uno.id, dos.id]
+
+
+async def test_a_duplicate_names_the_record_that_holds_the_value(repos):
+    """The refusal of a duplicate links to the record that has the número, e-mail or plate (the
+    admin shows it beside the field), not to some other record of the collection."""
+    await repos.oficiales.create(nombre="Primero", numero=901)
+    segundo = await repos.oficiales.create(nombre="Segundo", numero=902)
+    with pytest.raises(Conflict) as officer:
+        await repos.oficiales.create(nombre="Otro", numero=902)
+    assert officer.value.existing == (segundo.id, "N° 902 (Segundo)")
+    await repos.personas.create(nombre="Ana", correo="ana.holder@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.holder@example.cl")
+    with pytest.raises(Conflict) as persona:
+        await repos.personas.create(nombre="Otra", correo="BETO.holder@example.cl")
+    assert persona.value.existing == (beto.id, "Beto")
+    await repos.vehiculos.create(placa_patente="HOLD11", marca="Fiat", color="Rojo", persona_id=beto.id)
+    second = await repos.vehiculos.create(placa_patente="HOLD22", marca="Fiat", color="Rojo", persona_id=beto.id)
+    with pytest.raises(Conflict) as vehicle:
+        await repos.vehiculos.create(placa_patente="hold-22", marca="Kia", color="Azul", persona_id=beto.id)
+    assert vehicle.value.existing == (second.id, "HOLD22")
+
+
+async def test_a_token_record_is_found_by_its_own_jti_only(repos):
+    """``find_by_jti`` (what /api/yo and an infraction's page show about a token): that token's
+    record among others, and None for a jti never issued."""
+    await repos.oficiales.create(nombre="Con tokens", numero=920)
+    service = TokenService(make_settings().jwt_secret, repos.clock)
+    first = await service.issue(repos, numero=920)
+    second = await service.issue(repos, numero=920)
+    assert (await repos.tokens.find_by_jti(second.record.jti)).jti == second.record.jti
+    assert (await repos.tokens.find_by_jti(first.record.jti)).jti == first.record.jti
+    assert await repos.tokens.find_by_jti("no-emitido") is None
+
+
+async def test_an_officer_without_infractions_has_no_delete_refusal(repos):
+    oficial = await repos.oficiales.create(nombre="Sin multas", numero=810)
+    assert await repos.oficiales.delete_refusal(oficial.id) is None
+
+
+async def test_get_many_returns_exactly_the_personas_asked_for(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.many@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.many@example.cl")
+    await repos.personas.create(nombre="Carla", correo="carla.many@example.cl")
+    assert await repos.personas.get_many([ana.id, beto.id, ana.id]) == {ana.id: ana, beto.id: beto}
+
+
+async def test_create_if_missing_creates_once(repos):
+    assert await repos.admins.create_if_missing(username=" Nuevo ", password="una-clave-larga-3") is True
+    assert (await repos.admins.authenticate(username="nuevo", password="una-clave-larga-3")).username == "nuevo"
+    assert await repos.admins.create_if_missing(username="NUEVO", password="otra-clave-larga") is False
+    assert await repos.admins.authenticate(username="nuevo", password="otra-clave-larga") is None
+
+
+async def test_a_vehicle_delete_retried_by_its_transaction_still_deletes_once(repos, mongo_uri):
+    """The delete and the owner's counter are one transaction, which the driver runs again after a
+    transient error: the second attempt must find the vehicle still there (nothing of the first
+    attempt was kept) and leave the owner's counter exact."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana.retry@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="RETRY1", marca="Kia", color="Gris", persona_id=persona.id)
+    transient = {"failCommands": ["update"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    async with client_meeting_fail_point(mongo_uri, "retried-delete", **transient) as retried_client:
+        await Repositories.over(retried_client[repos.db.name]).vehiculos.delete(vehiculo.id)
+    with pytest.raises(NotFound):
+        await repos.vehiculos.get(vehiculo.id)
+    assert (await repos.personas.get(persona.id)).n_vehiculos == 0
+
+
+async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
+    assert not await repos.admins.any_exists()
+    await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    assert await repos.admins.any_exists()
+    assert await repos.admins.delete("nadie") is False
+    assert await repos.admins.delete("ROOT") is True
+    assert not await repos.admins.any_exists()
+
+
+async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
+    """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
+    the fields of one written by its repository (the same builders), dated from the loader's clock."""
+    now = dt.datetime(2026, 9, 6, 4, 0, tzinfo=dt.timezone.utc)
+    steps: list[int] = []
+    loader = BulkLoader(db, batch_size=5, progress=steps.append, clock=FixedClock(now))
+    data = DemoData(9, now=now)
+    personas = await loader.personas(data.persona() for _ in range(12))
+    vehiculos = await loader.vehiculos(data.vehiculo(personas[i % 3]["_id"]) for i in range(12))
+    oficiales = await loader.oficiales(data.oficial() for _ in range(12))
+    count = await loader.infracciones(data.infraccion(vehiculos[i % 4], oficiales[i % 2]) for i in range(12))
+    assert count == 12
+    assert steps == [5, 5, 2] * 4
+
+    persona = await repos.personas.create(nombre="Como Repo", correo="como.repo@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="REPO12", marca="Kia", color="Gris", persona_id=persona.id)
+    oficial = await repos.oficiales.create(nombre="Como Repo", numero=77)
+    for collection, one in (("personas", persona.id), ("vehiculos", vehiculo.id), ("oficiales", oficial.id)):
+        written = await db[collection].find_one({"_id": ObjectId(one)})
+        for loaded in await db[collection].find({"_id": {"$ne": ObjectId(one)}}).to_list(None):
+            assert set(loaded) == set(written), collection
+            assert loaded["creado_en"] == now
+    assert [p["n_vehiculos"] for p in await db.personas.find({"_id": {"$in": [p["_id"] for p in personas]}}).to_list(None)] == [4, 4, 4] + [0] * 9
+    async for loaded in db.infracciones.find():
+        assert loaded["registrada_en"] == now

@@ -3,15 +3,17 @@ exact, readable through the same API the officers and citizens use."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
 
+from domain.clock import FixedClock
 from domain.rules import is_valid_plate
+from services.demo_data import MAX_AGE, seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,3 +88,37 @@ def test_impossible_sizes_are_refused(mongo_uri, args):
     result = run_seed(mongo_uri, "unused_seed_db", *args)
     assert result.returncode == 2
     assert "error:" in result.stderr
+
+
+async def test_the_bulk_loader_in_process_keeps_every_counter_exact_and_dates_from_its_clock(db):
+    """The same load, in this process (so that mutation testing sees the bulk loader run), at a
+    clock that is not today's: every document is dated from it, every counter is exact."""
+    now = dt.datetime(2026, 4, 5, 3, 0, tzinfo=dt.timezone.utc)
+    progress: dict[str, list[int]] = {}
+
+    class Bar:
+        def __init__(self, label: str) -> None:
+            self.label = label
+
+        def update(self, n: int) -> None:
+            progress[self.label].append(n)
+
+    def bar(label: str, total: int) -> Bar:
+        progress[label] = []
+        return Bar(label)
+
+    summary = await seed(db, personas=12, vehiculos=20, oficiales=3, infracciones=90, seed=5, clock=FixedClock(now), progress=bar)
+    assert (len(summary.personas), len(summary.vehiculos), len(summary.oficiales), summary.infracciones) == (12, 20, 3, 90)
+    assert {label: sum(steps) for label, steps in progress.items()} == {"personas": 12, "vehículos": 20, "oficiales": 3, "infracciones": 90}
+    assert [await db[c].count_documents({}) for c in ("personas", "vehiculos", "oficiales", "infracciones")] == [12, 20, 3, 90]
+    async for persona in db.personas.find():
+        assert persona["n_vehiculos"] == await db.vehiculos.count_documents({"persona_id": persona["_id"]})
+    async for vehiculo in db.vehiculos.find():
+        assert vehiculo["n_infracciones"] == await db.infracciones.count_documents({"vehiculo_id": vehiculo["_id"]})
+    async for oficial in db.oficiales.find():
+        assert oficial["n_infracciones"] == await db.infracciones.count_documents({"oficial_id": oficial["_id"]})
+    async for infraccion in db.infracciones.find():
+        assert now - MAX_AGE <= infraccion["timestamp"] < now and infraccion["registrada_en"] == now
+    # drop=True: everything but the administrators is emptied first, then loaded again
+    await seed(db, personas=2, vehiculos=1, oficiales=1, infracciones=1, seed=6, drop=True, clock=FixedClock(now))
+    assert [await db[c].count_documents({}) for c in ("personas", "vehiculos", "oficiales", "infracciones")] == [2, 1, 1, 1]

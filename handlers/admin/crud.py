@@ -10,30 +10,41 @@ one module (a Section and its URLs) and its templates under ``templates/<slug>/`
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from urllib.parse import urlencode
 
 from bson import ObjectId
 
-from domain.errors import Conflict, DomainError, InvalidValue, MissingReference, StillReferenced
+from domain.errors import Conflict, DomainError, InvalidValue, MissingReference, Reference, StillReferenced
 from handlers.base import BaseHandler
+from handlers.filters import RecordListForm, sort_header
 from handlers.forms import SpanishForm
 from repositories import Repositories
 from repositories.auditoria import AuditEntry
-from repositories.base import Page
+from repositories.base import Edit
+from repositories.paging import Cursor, KeysetPage
 
-PER_PAGE = 20
 R = TypeVar("R")
 
 
 class RecordRepository(Protocol[R]):
     """What the generic pages need of a repository."""
 
-    async def search(self, *, q: str, page: int, per_page: int) -> Page[R]: ...
+    async def search(self, **arguments: Any) -> KeysetPage[R]: ...
     async def get(self, record_id: str) -> R: ...
     async def create(self, **fields: Any) -> R: ...
-    async def update(self, record_id: str, **fields: Any) -> R: ...
+    async def edit(self, record_id: str, **fields: Any) -> Edit[R]: ...
     async def delete(self, record_id: str) -> None: ...
+    async def delete_refusal(self, record_id: str) -> StillReferenced | None: ...
+
+
+def reference_url(reference: Reference) -> str:
+    """Where a record named by a refusal is shown."""
+    if reference.id:
+        return f"/admin/{reference.coleccion}/{reference.id}"
+    return f"/admin/{reference.coleccion}/?" + urlencode(reference.filters)
 
 
 class Section(Generic[R]):
@@ -47,8 +58,9 @@ class Section(Generic[R]):
     of_the_one: ClassVar[str]  # "de la persona" ("del vehículo"), as in "Se guardaron los cambios de la persona …"
     new_title: ClassVar[str]  # "Nueva persona"
     form: ClassVar[type[SpanishForm]]
-    # The list where the records that block a delete are found (searched by the names it reports).
-    references_path: ClassVar[str | None] = None
+    list_form: ClassVar[type[RecordListForm]]
+    # Extra submit buttons of the new and edit forms: (value of "accion", label).
+    form_actions: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, repos: Repositories) -> None:
         self.repos = repos
@@ -80,11 +92,24 @@ class Section(Generic[R]):
         """The new-record form's initial data, from the page's query arguments."""
         return {}
 
+    def prefill(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """Values for an edit form carried in its URL (by a detour that returns to it)."""
+        return {}
+
+    async def detour(self, action: str, form: SpanishForm, back: str) -> str | None:
+        """Where an extra form button (``form_actions``) goes, carrying what was typed; ``back`` is
+        the form's own URL. None: an unknown action (the form is saved as usual)."""
+        return None
+
+    async def search(self, form: RecordListForm, *, page: int, cursor: Cursor | None) -> KeysetPage[R]:
+        """A page of the list for a valid list form (the section's filters are its fields)."""
+        return await self.repository.search(q=form.q.data or "", sort=form.sort, per_page=form.per_page, page=page, cursor=cursor)
+
     async def detail_context(self, record: R) -> dict[str, Any]:
         """What a detail page shows besides the record."""
         return {}
 
-    async def list_context(self, page: Page[R]) -> dict[str, Any]:
+    async def list_context(self, page: KeysetPage[R] | None) -> dict[str, Any]:
         """What a list page shows besides its records."""
         return {}
 
@@ -110,19 +135,26 @@ class SectionHandler(BaseHandler):
     def get_template_namespace(self) -> dict[str, Any]:
         namespace = super().get_template_namespace()
         namespace["section"] = self.section
+        namespace["reference_url"] = reference_url
+        namespace.update(hidden={}, extra_actions=())  # form.html's, for forms rendered without them
         return namespace
 
     def query_arguments(self) -> dict[str, str]:
         return {name: self.get_query_argument(name) for name in self.request.query_arguments}
 
-    def render_form(self, form: SpanishForm, *, title: str, action: str, cancel: str, status: int = 200) -> None:
+    def render_form(
+        self, form: SpanishForm, *, title: str, action: str, cancel: str, status: int = 200, hidden: Mapping[str, str] | None = None
+    ) -> None:
         self.set_status(status)
-        self.render("form.html", form=form, title=title, action=action, cancel=cancel, error=None)
+        self.render(
+            "form.html", form=form, title=title, action=action, cancel=cancel, error=None,
+            extra_actions=self.section.form_actions, hidden=hidden or {},
+        )
 
     async def save(self, form: SpanishForm, write: Any) -> Any | None:
         """Validate the form and write it with ``write(fields)``. On a refusal, attach the message
         to its field (or to the whole form) and return None, so the caller re-renders the form
-        with the user's values."""
+        with the user's values. A duplicate names the record that has the value (``existing``)."""
         if not form.validate():
             return None
         try:
@@ -131,23 +163,46 @@ class SectionHandler(BaseHandler):
             field = getattr(form, error.field, None) if error.field else None
             if field is not None:
                 field.errors = [*field.errors, error.message]
+                existing = getattr(error, "existing", None)
+                if existing is not None:
+                    record_id, label = existing
+                    field.existing = (self.section.url(record_id), f"{self.section.the_one} {label}")
             else:
                 form.form_errors.append(error.message)
             return None
 
+    async def detour(self, form: SpanishForm, back: str) -> bool:
+        """An extra form button was pressed: go where it leads (True), carrying what was typed."""
+        action = self.get_body_argument("accion", "")
+        target = await self.section.detour(action, form, back) if action else None
+        if target is None:
+            return False
+        self.redirect(target, status=303)
+        return True
+
 
 class ListHandler(SectionHandler):
     async def get(self) -> None:
-        q = self.get_query_argument("q", "").strip()[:100]
-        page = await self.section.repository.search(q=q, page=self.page_argument(), per_page=PER_PAGE)
-        context = await self.section.list_context(page)
-        self.render(f"{self.section.slug}/list.html", page=page, q=q, **context)
+        section = self.section
+        form = section.list_form.from_query(self)
+        if not form.validate():
+            self.set_status(400)
+            self.render(f"{section.slug}/list.html", form=form, page=None, **await section.list_context(None))
+            return
+        cursor = Cursor.decode(self.get_query_argument("cursor", ""), form.sort, form.per_page)
+        page = await section.search(form, page=self.page_argument(), cursor=cursor)
+        self.render(f"{section.slug}/list.html", form=form, page=page, **await section.list_context(page))
+
+    def get_template_namespace(self) -> dict[str, Any]:
+        namespace = super().get_template_namespace()
+        namespace["sort_header"] = functools.partial(sort_header, query_with=self.query_with)
+        return namespace
 
 
 class NewHandler(SectionHandler):
-    def _render(self, form: SpanishForm, status: int = 200) -> None:
+    def _render(self, form: SpanishForm, status: int = 200, hidden: Mapping[str, str] | None = None) -> None:
         section = self.section
-        self.render_form(form, title=section.new_title, action=f"{section.path}nuevo", cancel=section.path, status=status)
+        self.render_form(form, title=section.new_title, action=f"{section.path}nuevo", cancel=section.path, status=status, hidden=hidden)
 
     async def get(self) -> None:
         initial = await self.section.new_form_data(self.query_arguments())
@@ -155,6 +210,8 @@ class NewHandler(SectionHandler):
 
     async def post(self) -> None:
         form = self.section.form.from_request(self)
+        if await self.detour(form, f"{self.section.path}nuevo"):
+            return
         record = await self.save(form, lambda fields: self.section.repository.create(**fields))
         if record is None:
             self._render(form, status=400)
@@ -178,20 +235,30 @@ class EditHandler(SectionHandler):
 
     async def get(self, record_id: str) -> None:
         record = await self.section.repository.get(record_id)
-        self._render(self.section.form(data=await self.section.form_data(record)), record)
+        data = {**await self.section.form_data(record), **self.section.prefill(self.query_arguments())}
+        self._render(self.section.form(data=data), record)
 
     async def post(self, record_id: str) -> None:
         record = await self.section.repository.get(record_id)
         form = self.section.form.from_request(self)
-        updated = await self.save(form, lambda fields: self.section.repository.update(record.id, **fields))
-        if updated is None:
+        if await self.detour(form, self.section.url(record.id, "editar")):
+            return
+        saved: Edit[Any] | None = await self.save(form, lambda fields: self.section.repository.edit(record.id, **fields))
+        if saved is None:
             self._render(form, record, status=400)
             return
-        self.flash(f"Se guardaron los cambios {self.section.of_the_one} {self.section.label(updated)}.")
-        self.redirect(self.section.url(updated.id))
+        label = self.section.label(saved.record)
+        if saved.changed:
+            self.flash(f"Se guardaron los cambios {self.section.of_the_one} {label}.")
+        else:
+            self.flash(f"No hubo cambios: {self.section.the_one} {label} ya tenía esos datos.", "info")
+        self.redirect(self.section.url(saved.record.id))
 
 
 class DeleteHandler(SectionHandler):
+    """A delete's confirmation page says first whether the record can be deleted at all: a refusal
+    and its reasons (with links to the records in the way) take the place of the button."""
+
     def _confirm(self, record: Any, *, error: DomainError | None = None, status: int = 200) -> None:
         self.set_status(status)
         self.render(
@@ -203,7 +270,8 @@ class DeleteHandler(SectionHandler):
         )
 
     async def get(self, record_id: str) -> None:
-        self._confirm(await self.section.repository.get(record_id))
+        record = await self.section.repository.get(record_id)
+        self._confirm(record, error=await self.section.repository.delete_refusal(record.id))
 
     async def post(self, record_id: str) -> None:
         record = await self.section.repository.get(record_id)
@@ -214,3 +282,16 @@ class DeleteHandler(SectionHandler):
             return
         self.flash(f"Se borró {self.section.the_one} {self.section.label(record)}.")
         self.redirect(self.section.path)
+
+
+class Respelled(BaseHandler):
+    """Another spelling of a page's address, as a Spanish speaker may type it (``/personas/nueva``
+    for ``/personas/nuevo``): a permanent redirect to the page, keeping the query."""
+
+    def initialize(self, target: str) -> None:  # type: ignore[override]
+        super().initialize()
+        self.target = target
+
+    def get(self) -> None:
+        query = self.request.query
+        self.redirect(self.target + (f"?{query}" if query else ""), permanent=True)

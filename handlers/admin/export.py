@@ -17,6 +17,7 @@ from typing import Any
 from domain import catalogo, lifecycle
 from handlers.admin.crud import SectionHandler
 from handlers.filters import InfraccionFiltersForm
+from repositories.infracciones import InfraccionFilters
 
 BOM = "\ufeff"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -37,14 +38,26 @@ def decimal_comma(value: Any) -> str:
     return str(value).replace(".", ",")
 
 
-class ExportHandler(SectionHandler):
-    async def get(self) -> None:
+class FilteredInfracciones(SectionHandler):
+    """A page of the infractions that the list's filters (the query string) select: the list and its export."""
+
+    async def selection(self) -> tuple[InfraccionFiltersForm, InfraccionFilters] | None:
+        """The valid filter form and what it selects; for invalid filters, the list with their
+        messages (400) and None."""
         form = InfraccionFiltersForm.from_query(self)
         if not form.validate():
             self.set_status(400)
             self.render("infracciones/list.html", form=form, page=None, export_url=None)
+            return None
+        return form, await form.selection(self.repos, self.config.zone)
+
+
+class ExportHandler(FilteredInfracciones):
+    async def get(self) -> None:
+        selected = await self.selection()
+        if selected is None:
             return
-        filters = await form.selection(self.repos, self.config.zone)
+        form, filters = selected
         stamp = self.clock.now().astimezone(self.config.zone).strftime("%Y%m%d-%H%M")
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", f'attachment; filename="infracciones-{stamp}.csv"')

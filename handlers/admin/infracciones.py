@@ -10,8 +10,7 @@ from domain import catalogo, lifecycle, rules
 from domain.errors import Conflict, DomainError, InvalidValue, NotFound
 from handlers.admin.auditoria import HistoryHandler
 from handlers.admin.crud import Section, SectionHandler
-from handlers.admin.export import ExportHandler
-from handlers.filters import InfraccionFiltersForm
+from handlers.admin.export import ExportHandler, FilteredInfracciones
 from handlers.forms import ReplaceForm, TransitionForm
 from repositories.infracciones import Infraccion
 from repositories.paging import Cursor
@@ -33,14 +32,12 @@ class Infracciones(Section[Infraccion]):
         return f"{infraccion.placa_patente} del {infraccion.timestamp:%d-%m-%Y %H:%M} UTC"
 
 
-class ListHandler(SectionHandler):
+class ListHandler(FilteredInfracciones):
     async def get(self) -> None:
-        form = InfraccionFiltersForm.from_query(self)
-        if not form.validate():
-            self.set_status(400)
-            self.render("infracciones/list.html", form=form, page=None, export_url=None)
+        selected = await self.selection()
+        if selected is None:
             return
-        filters = await form.selection(self.repos, self.config.zone)
+        form, filters = selected
         cursor = Cursor.decode(self.get_query_argument("cursor", ""), form.sort, form.per_page)
         page = await self.repos.infracciones.search(
             filters, sort=form.sort, per_page=form.per_page, page=self.page_argument(), cursor=cursor

@@ -83,7 +83,8 @@ class EvidenciaHandler(OfficerApiHandler):
         )
         if not created:
             self.set_header("Idempotent-Replayed", "true")
-        self.write_json(evidence_json(entry, infraccion_id), status=201 if created else 200)
+        # The id as every other answer writes it: ObjectId also takes upper-case hexadecimal.
+        self.write_json(evidence_json(entry, infraccion_id.lower()), status=201 if created else 200)
 
 
 default_handlers = [

@@ -80,7 +80,7 @@ class InfraccionIn(BaseModel):
     placa_patente: str = Field(min_length=1, max_length=20)
     timestamp: str = Field(min_length=1, max_length=40)
     comentarios: str = Field(default="", max_length=rules.COMENTARIOS_MAX)
-    codigo: str | None = Field(default=None, min_length=1, max_length=20)
+    codigo: str | None = Field(default=None, min_length=1, max_length=catalogo.CODE_MAX_INPUT)
     ubicacion: UbicacionIn | None = None
 
     @field_validator("codigo")

@@ -88,7 +88,7 @@ async def test_create_and_edit_records_with_messages_next_to_the_fields(admin_pa
     await page.get_by_label("Nombre").fill("Otro Oficial")
     await page.get_by_label("Número identificatorio").fill(str(numero))
     await page.get_by_role("button", name="Guardar").click()
-    await expect(page.get_by_label("Número identificatorio")).to_have_accessible_description("Ya existe un oficial con ese número.")
+    await expect(page.get_by_label("Número identificatorio")).to_have_accessible_description(re.compile("Ya existe un oficial con ese número. Ver el oficial"))
 
     # A mistyped address keeps the navigation.
     response = await page.goto("/admin/personas/no-existe/editar")
@@ -100,7 +100,7 @@ async def test_create_and_edit_records_with_messages_next_to_the_fields(admin_pa
     # The lists find what was created, with counts.
     await page.get_by_role("searchbox", name="Buscar").fill(correo)
     await page.get_by_role("button", name="Buscar").click()
-    await expect(page.locator(".count")).to_contain_text("1 registro")
+    await expect(page.locator(".count")).to_contain_text("1 persona para")
     await expect(page.get_by_role("table")).to_contain_text("Ana María Pérez")
 
 
@@ -145,7 +145,8 @@ async def test_officer_token_records_an_infraction_until_revoked(admin_page: Pag
 
         # Revoked in the page: the next post is refused.
         await page.goto(officer_url)
-        await page.get_by_role("button", name="Revocar").click()
+        await page.get_by_role("link", name="Revocar el token Teléfono de prueba").click()
+        await page.get_by_role("button", name="Sí, revocar el token").click()
         await expect(page.get_by_role("status")).to_contain_text("Se revocó el token «Teléfono de prueba»")
         await expect(tokens_table).to_contain_text("revocado")
         response = await api.post("/api/cargar_infraccion", json=infraction, headers={"Authorization": f"Bearer {token}"})
@@ -163,14 +164,13 @@ async def test_persona_with_a_vehicle_cannot_be_deleted_and_officer_is_deactivat
     await page.goto(persona_url)
     await page.get_by_role("link", name="Borrar").click()
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Borrar la persona")
-    await page.get_by_role("button", name="Sí, borrar").click()
-    refusal = page.get_by_role("alert")
-    await expect(refusal).to_contain_text(f"todavía es propietaria de 1 vehículo(s): {placa}")
+    refusal = page.get_by_role("alert")  # before any button
+    await expect(refusal).to_contain_text(f"todavía tiene 1 vehículo a su nombre: {placa}")
+    await expect(page.get_by_role("button", name="Sí, borrar")).to_have_count(0)
     await expect(refusal.get_by_role("link", name=placa)).to_be_visible()
 
     # Once the vehicle is gone (after its own confirmation), the persona can go too.
     await refusal.get_by_role("link", name=placa).click()
-    await page.get_by_role("table").get_by_role("link", name=placa).click()
     await page.get_by_role("link", name="Borrar").click()
     await page.get_by_role("button", name="Sí, borrar").click()
     await expect(page.get_by_role("status")).to_have_text(f"Se borró el vehículo {placa}.")
@@ -179,7 +179,8 @@ async def test_persona_with_a_vehicle_cannot_be_deleted_and_officer_is_deactivat
     await expect(page.get_by_role("status")).to_contain_text("Se borró la persona Eva Muñoz")
 
     await create_oficial(page, "Pedro Lagos", numero)
-    await page.get_by_role("button", name="Desactivar").click()
+    await page.get_by_role("link", name="Desactivar…").click()
+    await page.get_by_role("button", name="Sí, desactivar").click()
     await expect(page.get_by_role("status")).to_contain_text(f"Se desactivó al oficial N° {numero}")
     await expect(page.locator("dl")).to_contain_text("Inactivo")
     await expect(page.get_by_role("button", name="Generar token")).to_have_count(0)
@@ -243,5 +244,5 @@ async def test_whole_create_flow_works_with_javascript_disabled(page_without_jav
     await page.get_by_role("button", name="Generar token").click()
     await expect(page.locator("textarea#token")).to_have_value(re.compile(r"^\s*ey"))
     await page.goto("/admin/vehiculos/?q=" + placa)
-    await expect(page.locator(".count")).to_contain_text("1 registro")
+    await expect(page.locator(".count")).to_contain_text("1 vehículo para")
     await expect(page.get_by_role("table")).to_contain_text(placa)

@@ -54,7 +54,8 @@ async def test_search_the_catalogue_and_add_a_version(admin_page: Page):
     await page.get_by_label("Descripción").fill("No detenerse ante la luz roja de un semáforo, o cruzarla en amarillo sin poder detenerse.")
     await page.get_by_role("button", name="Guardar").click()
     await expect(page.get_by_role("status")).to_contain_text("Se creó la versión 2 del código GVS-01")
-    versions = page.locator("table tbody tr")
+    # The versions' table (the page also lists the code's latest infractions, which other tests load).
+    versions = page.get_by_role("table", name="Versiones del código GVS-01").locator("tbody tr")
     await expect(versions).to_have_count(2)
     await expect(versions.first).to_contain_text("cruzarla en amarillo")  # newest first, not yet in force
     await expect(versions.nth(1)).to_contain_text("Vigente")

@@ -14,6 +14,7 @@ import httpx
 import tornado.netutil
 
 from config import Settings
+from domain.clock import FixedClock
 from handlers.app import make_app
 from handlers.http import make_http_server
 from repositories import Repositories
@@ -65,6 +66,26 @@ async def serve(settings: Settings, repos: Repositories) -> AsyncIterator[Runnin
 
 
 @contextlib.asynccontextmanager
+async def admin_at(db: Any, clock: FixedClock, settings: Settings | None = None) -> AsyncIterator[tuple[Repositories, httpx.AsyncClient]]:
+    """The real app over ``db`` whose every "now" is ``clock`` (the handlers, the repositories and
+    the token service all read it), and an httpx client signed in as an administrator."""
+    repos = Repositories.over(db, clock=clock)
+    async with serve(settings or make_settings(), repos) as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=30) as http:
+            await repos.admins.set_password(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
+            await sign_in(http)
+            yield repos, http
+
+
+async def sign_in(http: httpx.AsyncClient) -> None:
+    """Sign ``http`` in as the administrator. Again, after a test has moved the app's clock to a date
+    in the past: the database's TTL sweep runs on the real time, so it may delete, at any moment, a
+    session whose expiry by the app's clock is long gone by the real one."""
+    signed_in = await post_form(http, "/admin/login", {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+    assert signed_in.status_code == 302, signed_in.text
+
+
+@contextlib.asynccontextmanager
 async def client_meeting_fail_point(
     mongo_uri: str, appname: str, *, listeners: tuple[Any, ...] = (), mode: dict[str, int] | None = None, **data: Any
 ) -> AsyncIterator[Any]:
@@ -102,13 +123,14 @@ async def post_form(http: httpx.AsyncClient, url: str, data: dict[str, Any], *, 
     return await http.post(url, data={**data, "_xsrf": token})
 
 
-async def record_infraction(repos: Repositories, *, numero: int, placa: str) -> None:
-    """What the API does: an officer with a live token records an infraction on a plate."""
-    issued = await TokenService(make_settings().jwt_secret).issue(repos, numero=numero)
+async def record_infraction(repos: Repositories, *, numero: int, placa: str, timestamp: dt.datetime | None = None) -> None:
+    """What the API does: an officer with a live token records an infraction on a plate (at the
+    repositories' clock's "now")."""
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=numero)
     await repos.infracciones.record(
         numero_oficial=numero,
         jti=issued.record.jti,
         placa_patente=placa,
-        timestamp=dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
+        timestamp=timestamp or dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc),
         comentarios="Luz roja",
     )

@@ -1,6 +1,8 @@
 """Officers' apps under load, for the load and crash tests: each posts infractions with an
-Idempotency-Key and retries with the SAME key on a timeout, a dropped connection or a 5xx, and
-``verify_nothing_lost_or_duplicated`` checks the database against what was acknowledged."""
+Idempotency-Key and retries with the SAME key on a timeout, a dropped connection or a 5xx; some
+requests are sent again after their 200 and some are sent several times at once (a double tap on
+two connections). ``verify_nothing_lost_or_duplicated`` checks the database against what was
+acknowledged, and ``until`` waits for a condition of the load with a deadline."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import datetime as dt
 import random
 import time
 import uuid
+from typing import Callable
 
 import httpx
 
@@ -18,6 +21,9 @@ from services.tokens import TokenService
 
 OFFICERS = 20
 PLATES = ["LOAD01", "LOAD02", "LOAD03", "LOAD04", "LOAD05"]
+REPLAY_SHARE = 0.2  # sent again after the 200: the app did not see the answer, or the user pressed twice
+CONCURRENT_SHARE = 0.1  # sent on CONCURRENT_COPIES connections at once with the same key
+CONCURRENT_COPIES = 3
 
 
 @dataclasses.dataclass
@@ -34,7 +40,10 @@ class LoadStats:
     requests: int = 0
     acknowledged: int = 0
     replays_on_purpose: int = 0
+    concurrent_groups: int = 0  # requests sent CONCURRENT_COPIES times at once with one key
     retries: int = 0
+    retried_requests: int = 0  # requests that needed more than one attempt
+    replayed_after_retry: int = 0  # of those, answered with Idempotent-Replayed: the write had landed
     transport_errors: int = 0
     server_errors: int = 0
     statuses: dict[int, int] = dataclasses.field(default_factory=dict)
@@ -71,7 +80,7 @@ class OfficerLoad:
 
     async def _officer(self, numero: int, token: str) -> None:
         rng = random.Random(numero)
-        limits = httpx.Limits(max_connections=1)
+        limits = httpx.Limits(max_connections=CONCURRENT_COPIES)  # one at a time, but for the double taps
         async with httpx.AsyncClient(base_url=self.url, timeout=self.timeout, limits=limits) as http:
             seq = 0
             while not self.stop.is_set():
@@ -80,18 +89,26 @@ class OfficerLoad:
                 timestamp = (self.base + dt.timedelta(milliseconds=seq)).isoformat(timespec="milliseconds")
                 body = {"placa_patente": rng.choice(PLATES), "timestamp": timestamp, "comentarios": f"carga {numero}/{seq}"}
                 key = uuid.uuid4().hex
-                first = await self._until_acknowledged(http, token, body, key)
-                if first is None:
-                    return
+                if rng.random() < CONCURRENT_SHARE:
+                    copies = [self._until_acknowledged(http, token, body, key) for _ in range(CONCURRENT_COPIES)]
+                    answers = await asyncio.gather(*copies)
+                    # one record for all of them; at most one answer says it was created (none, if
+                    # the answer of the copy that created it was lost and its retry was replayed)
+                    assert len({answer.json()["id"] for answer in answers}) == 1, [a.json() for a in answers]
+                    assert sum(a.headers.get("Idempotent-Replayed") != "true" for a in answers) <= 1
+                    self.stats.concurrent_groups += 1
+                    first = answers[0]
+                else:
+                    first = await self._until_acknowledged(http, token, body, key)
                 self.acks.append(Ack(key, first.json()["id"], numero, body["placa_patente"], timestamp))
                 self.stats.acknowledged += 1
-                if rng.random() < 0.2:  # the app did not see the answer, or the user pressed twice
+                if rng.random() < REPLAY_SHARE:
                     again = await self._until_acknowledged(http, token, body, key)
-                    assert again is not None and again.json()["id"] == first.json()["id"]
+                    assert again.json()["id"] == first.json()["id"]
                     assert again.headers.get("Idempotent-Replayed") == "true"
                     self.stats.replays_on_purpose += 1
 
-    async def _until_acknowledged(self, http: httpx.AsyncClient, token: str, body: dict, key: str) -> httpx.Response | None:
+    async def _until_acknowledged(self, http: httpx.AsyncClient, token: str, body: dict, key: str) -> httpx.Response:
         deadline = time.monotonic() + self.give_up_after
         headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
         attempt = 0
@@ -111,8 +128,19 @@ class OfficerLoad:
                 self.stats.server_errors += 1
                 continue
             assert response.status_code == 200, response.text
+            if attempt > 1:
+                self.stats.retried_requests += 1
+                self.stats.replayed_after_retry += response.headers.get("Idempotent-Replayed") == "true"
             return response
         raise AssertionError(f"a request was not acknowledged within {self.give_up_after} s: {body}")
+
+
+async def until(condition: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds (polled every 50 ms), or fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
 
 
 async def verify_nothing_lost_or_duplicated(db, load: OfficerLoad) -> dict[str, int]:

@@ -6,13 +6,19 @@ in-process app cannot give: signals (SIGKILL, SIGTERM), a blocking client (schem
     server.start()             # waits until /readyz answers 200 (with a deadline)
     ... server.url ...
     server.stop()              # SIGTERM, returns the exit code; server.kill() for SIGKILL
+
+No port is chosen here: the server is started with ``PORT=0`` (the kernel picks a free port as it
+binds) and writes the port it bound to ``PORT_FILE``, which ``start`` waits for. Choosing a port by
+binding port 0 and closing it before the server binds would race with every other process on the
+machine. ``start`` again after a stop or a kill binds a new port (``url`` changes): a test that
+needs one address across restarts puts ``tests.helpers.proxy.Proxy`` in front.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,10 +32,7 @@ COOKIE_SECRET = "server-process-cookie-secret-" + "c" * 32
 JWT_SECRET = "server-process-jwt-secret-" + "j" * 32
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+_instances = itertools.count(1)
 
 
 class ServerProcess:
@@ -39,19 +42,20 @@ class ServerProcess:
         mongodb_uri: str,
         db_name: str,
         data_dir: Path,
-        port: int | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0  # known once started
         self.data_dir = Path(data_dir)
-        self.log_path = self.data_dir / f"server-{self.port}.log"
+        name = f"server-{os.getpid()}-{next(_instances)}"
+        self.log_path = self.data_dir / f"{name}.log"
+        self.port_file = self.data_dir / f"{name}.port"
         self.jwt_secret = JWT_SECRET
         inherited = {k: v for k, v in os.environ.items() if k not in ("ADMIN_USERNAME", "ADMIN_PASSWORD")}
         self.env = {
             **inherited,
             "APP_ENV": "development",
-            "PORT": str(self.port),
+            "PORT": "0",
+            "PORT_FILE": str(self.port_file),
             "MONGODB_URI": mongodb_uri,
             "MONGODB_DB": db_name,
             "COOKIE_SECRET": COOKIE_SECRET,
@@ -64,9 +68,15 @@ class ServerProcess:
         }
         self.process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def url(self) -> str:
+        assert self.port, "start() the server first"
+        return f"http://127.0.0.1:{self.port}"
+
     def start(self, timeout: float = 30.0) -> ServerProcess:
-        """Start the server and wait until /readyz says the database answers."""
+        """Start the server, learn the port it bound, and wait until /readyz says the database answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port_file.unlink(missing_ok=True)  # a restart reports its own port
         # The log goes to a file: a pipe nobody reads would fill up and stall the server.
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
@@ -78,15 +88,28 @@ class ServerProcess:
                 stderr=log,
                 start_new_session=True,  # a Ctrl-C in pytest must not reach it
             )
-        self.wait_ready(timeout)
+        deadline = time.monotonic() + timeout
+        self.port = self._wait_for_port(deadline)
+        self.wait_ready(deadline - time.monotonic())
         return self
+
+    def _wait_for_port(self, deadline: float) -> int:
+        while time.monotonic() < deadline:
+            self._raise_if_exited()
+            if self.port_file.exists():  # written whole (renamed into place) once the port is bound
+                return int(self.port_file.read_text())
+            time.sleep(0.02)
+        raise RuntimeError(f"the server did not report a bound port in time:\n{self.log_text()[-3000:]}")
+
+    def _raise_if_exited(self) -> None:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.log_text()[-3000:]}")
+            self._raise_if_exited()
             try:
                 response = httpx.get(f"{self.url}/readyz", timeout=2)
                 if response.status_code == 200:
