@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run a server script under cProfile, switched on by SIGUSR1 and off by SIGUSR2 (each SIGUSR2
-writes ``$BENCH_CPROFILE_OUT.<k>.pstats``, k = 1, 2, ...). Used by ``bench/instructions.py
---cprofile``; the server itself is not changed.
+writes ``$BENCH_CPROFILE_OUT.<k>.pstats``, k = 1, 2, ...), with its background put off as under
+callgrind (``bench/steady.py``). Used by ``bench/instructions.py --cprofile``; the server itself
+is not changed.
 
     python bench/cprofiled.py <python> <script> [args...]   (the interpreter argument is ignored)
 """
@@ -10,16 +11,14 @@ from __future__ import annotations
 
 import cProfile
 import os
-import runpy
 import signal
 import sys
 import time
 from typing import Any
 
+import steady  # bench/steady.py: this script's folder is first on the path
+
 out = os.environ["BENCH_CPROFILE_OUT"]
-script = sys.argv[2]
-sys.argv = sys.argv[2:]
-sys.path[0] = os.path.dirname(os.path.abspath(script))  # as `python <script>` would have it
 state: dict[str, Any] = {"profiler": None, "written": 0}
 
 
@@ -44,4 +43,4 @@ def off(signum: int, frame: Any) -> None:
 
 signal.signal(signal.SIGUSR1, on)
 signal.signal(signal.SIGUSR2, off)
-runpy.run_path(script, run_name="__main__")
+steady.run(sys.argv[2])

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench import run as wrk
+from bench import stack
 from repositories import Repositories, prepare_database
 from services.database import mongo_client
 from services.demo_data import seed
@@ -91,7 +91,7 @@ async def main(args: argparse.Namespace) -> int:
     server = None
     try:
         client = mongo_client(database.uri)
-        db = client[wrk.DB_NAME]
+        db = client[stack.DB_NAME]
         await prepare_database(db)
         print(f"seeding {args.infracciones:,} infractions…", flush=True)
         await seed(db, personas=2000, vehiculos=3000, oficiales=50, infracciones=args.infracciones, seed=11)
@@ -102,10 +102,10 @@ async def main(args: argparse.Namespace) -> int:
         until = small[0]["timestamp"].astimezone(dt.timezone(dt.timedelta(hours=-3))).date() if small else since
         await client.close()
 
-        port = wrk.free_port()
-        server = wrk.start_server(database.uri, port, workdir)
+        port = stack.free_port()
+        server = stack.start_server(database.uri, port, workdir)
+        await asyncio.to_thread(stack.wait_ready, server, port, workdir / "server.log", 60)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=600) as http:
-            await wrk.wait_ready(http, server, workdir / "server.log")
             page = await http.get("/admin/login")
             xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
             login = await http.post("/admin/login", data={"username": ADMIN[0], "password": ADMIN[1], "_xsrf": xsrf})
@@ -117,15 +117,10 @@ async def main(args: argparse.Namespace) -> int:
             results["export_all"] = await export_memory(http, server.pid, {})
             print(json.dumps(results["export_all"]), flush=True)
         results["date"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="minutes")
-        latest = wrk.RESULTS / "latest.json"
-        stored = json.loads(latest.read_text()) if latest.exists() else {}
-        stored["lists"] = results
-        latest.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n")
+        stack.save_results(stack.RESULTS, {"lists": results})
         return 0
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
+        stack.stop_server(server, 30)
         database.stop()
 
 

@@ -9,12 +9,16 @@ any handler runs:
   format (reading it first lets the client see the answer instead of a reset connection);
 - requests counted as in flight from their first line, so a graceful stop waits for bodies still
   arriving;
+- a body that has not arrived whole ``HTTP_BODY_TIMEOUT_SECONDS`` after its headers is cut off (the
+  connection is closed). One timer per request with a body: Tornado's own ``body_timeout`` wraps
+  every body read in a task and a chained future, three event-loop iterations per request more;
 
 and ``make_http_server`` builds the one server configuration that production and the tests share."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import tornado.httpserver
@@ -28,6 +32,7 @@ from handlers.base import Refusal
 # Tornado closes the connection (with a bare 400) beyond this: bodies are drained up to here.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024  # a handler states its own limit with ``max_body_bytes``
+log = logging.getLogger("transito.http")
 
 
 class InFlight:
@@ -79,6 +84,11 @@ def _declared_length(headers: tornado.httputil.HTTPHeaders) -> int:
         return 0  # Tornado refuses a malformed Content-Length itself
 
 
+def _has_body(headers: tornado.httputil.HTTPHeaders) -> bool:
+    """Whether Tornado will read a body after these headers (as its ``_read_body`` decides for a server)."""
+    return _declared_length(headers) > 0 or headers.get("Transfer-Encoding", "").lower() == "chunked"
+
+
 class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
     """One request on its way to its handler (see the module's docstring)."""
 
@@ -92,6 +102,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         self.received = 0
         self.refused = False
         self.passed_on = False  # whether the delegate has had the headers
+        self.body_timer: asyncio.TimerHandle | None = None
 
     def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders) -> Any:
         self.inflight.started()
@@ -104,6 +115,8 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
             request.remote_ip = client_address(request, self.config.trusted_proxy_hops)
             request.protocol = client_protocol(request)
         self.request = request
+        if _has_body(headers):
+            self.body_timer = asyncio.get_running_loop().call_later(self.config.http_body_timeout_seconds, self._body_too_slow)
         self.delegate = self.app.find_handler(request)
         handler_class = getattr(self.delegate, "handler_class", None)
         self.limit = handler_class.body_limit(self.config) if hasattr(handler_class, "body_limit") else DEFAULT_MAX_BODY_BYTES
@@ -125,6 +138,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         return self.delegate.data_received(chunk)
 
     def finish(self) -> None:
+        self._stop_body_timer()
         try:
             if self.refused:
                 handler_class = getattr(self.delegate, "handler_class", None)
@@ -142,6 +156,7 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         return self.app.get_handler_delegate(self.request, refusal, kwargs)
 
     def on_connection_close(self) -> None:
+        self._stop_body_timer()
         try:
             if hasattr(self, "delegate"):
                 self.delegate.on_connection_close()
@@ -152,6 +167,18 @@ class _GatedRequest(tornado.httputil.HTTPMessageDelegate):
         if self.counted:
             self.counted = False
             self.inflight.finished()
+
+    def _body_too_slow(self) -> None:
+        """The body did not arrive in time: close the connection, as Tornado's body timeout would
+        (the read waiting for the rest fails, and Tornado closes the request)."""
+        self.body_timer = None
+        log.info("timeout reading the body from %s", self.request.remote_ip)
+        self.request_conn.stream.close()
+
+    def _stop_body_timer(self) -> None:
+        if self.body_timer is not None:
+            self.body_timer.cancel()
+            self.body_timer = None
 
 
 class GatedApplication(tornado.httputil.HTTPServerConnectionDelegate):
@@ -171,11 +198,11 @@ class GatedApplication(tornado.httputil.HTTPServerConnectionDelegate):
 def make_http_server(app: tornado.web.Application, config: Settings) -> tornado.httpserver.HTTPServer:
     """The HTTP server of ``app``: no ``xheaders`` (the gate reads proxy headers by our rules),
     bodies drained up to DRAIN_LIMIT_BYTES, and a stalled client cut off: headers and keep-alive
-    idleness after ``HTTP_IDLE_TIMEOUT_SECONDS``, a body after ``HTTP_BODY_TIMEOUT_SECONDS``."""
+    idleness after ``HTTP_IDLE_TIMEOUT_SECONDS`` (Tornado), a body after ``HTTP_BODY_TIMEOUT_SECONDS``
+    (the gate's timer, not Tornado's ``body_timeout``)."""
     return tornado.httpserver.HTTPServer(
         GatedApplication(app, config),
         xheaders=False,
         max_body_size=DRAIN_LIMIT_BYTES,
         idle_connection_timeout=config.http_idle_timeout_seconds,
-        body_timeout=config.http_body_timeout_seconds,
     )

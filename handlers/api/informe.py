@@ -13,14 +13,14 @@ from typing import Any
 from domain import rules
 from domain.errors import InvalidValue
 from handlers.api.base import ApiError, ApiHandler, iso_utc
-from repositories.infracciones import Infraccion
+from repositories.infracciones import ReportItem
 
 REPORT_DEFAULT_LIMIT = 100
 REPORT_MAX_LIMIT = 500
 REPORT_MAX_OFFSET = 1_000_000
 
 
-def report_item_json(item: Infraccion) -> dict[str, Any]:
+def report_item_json(item: ReportItem) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": item.id,
         "placa_patente": item.placa_patente,

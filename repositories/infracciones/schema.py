@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
@@ -192,7 +192,35 @@ class Infraccion:
         return self.ubicacion["coordinates"][0] if self.ubicacion else None
 
 
+# What the public report reads of an infraction (the report's $project): no owner, officer, place,
+# photos or who loaded it, and of the offence only what the answer shows.
+REPORT_FIELDS = {
+    "vehiculo_id": 1, "placa_patente": 1, "timestamp": 1, "comentarios": 1, "estado": 1,
+    "infraccion.codigo": 1, "infraccion.descripcion": 1, "infraccion.gravedad": 1,
+}
+
+
+class ReportItem(NamedTuple):
+    """An infraction as the public report shows it, with its vehicle as it is now."""
+
+    id: str
+    placa_patente: str
+    marca: str
+    color: str
+    timestamp: dt.datetime
+    comentarios: str
+    estado: str
+    infraccion: dict[str, Any] | None  # codigo, descripcion and gravedad, when it was loaded with one
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any], vehiculo: dict[str, Any]) -> ReportItem:
+        return cls(
+            str(doc["_id"]), doc["placa_patente"], vehiculo["marca"], vehiculo["color"], doc["timestamp"], doc["comentarios"],
+            doc["estado"], doc.get("infraccion"),
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Report:
     total: int
-    infracciones: list[Infraccion]
+    infracciones: list[ReportItem]
