@@ -25,7 +25,7 @@ import pytest
 from repositories import prepare_database
 from services.tokens import TokenService
 from tests.helpers.app import ROOT, make_settings, post_form, record_infraction
-from tests.test_admin_pages import field_value, follow, text
+from tests.helpers.pages import field_value, follow, text
 
 
 @pytest.fixture

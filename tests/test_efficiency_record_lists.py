@@ -13,15 +13,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import httpx
 import pytest
 
-from repositories import Repositories, prepare_database
+from repositories import prepare_database
 from services.database import mongo_client
 from services.demo_data import seed
-from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, make_settings, post_form, serve
-from tests.helpers.commands import Recorder
-from tests.test_efficiency_lists import assert_one_page_of_an_index, explain_sent
+from tests.helpers.commands import Recorder, assert_one_page_of_an_index, explain_sent, recorded_admin
 
 pytestmark = pytest.mark.slow
 PERSONAS = 2000
@@ -41,17 +38,8 @@ async def big_db(mongo_uri):
 
 @pytest.fixture
 async def admin_http(mongo_uri, big_db):
-    recorder = Recorder()
-    client = mongo_client(mongo_uri, event_listeners=[recorder])
-    repos = Repositories.over(client[big_db.name])
-    await repos.admins.set_password(username=ADMIN_USERNAME, password=ADMIN_PASSWORD)
-    try:
-        async with serve(make_settings(), repos) as app:
-            async with httpx.AsyncClient(base_url=app.url, timeout=60) as http:
-                assert (await post_form(http, "/admin/login", {"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})).status_code == 302
-                yield http, recorder
-    finally:
-        await client.close()
+    async with recorded_admin(mongo_uri, big_db.name) as (http, recorder):
+        yield http, recorder
 
 
 async def assert_index_backed(db, recorder: Recorder, collection: str, per_page: int, *, one_term: bool) -> list[str]:
