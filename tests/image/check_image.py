@@ -440,7 +440,7 @@ def layer_problem(member: tarfile.TarInfo, tar: tarfile.TarFile, bundle: bytes, 
     if path == "root/host-ca.pem" or path.startswith("root/.config/pip"):
         return "left by the CA mount of the build"
     if parts[0] == "app" and len(parts) > 1:
-        if parts[1] in ("tests", "data", ".venv", "test-artifacts", "bench"):
+        if parts[1] in ("tests", "data", ".venv", "test-artifacts", "bench", "mutation", "mutants"):
             return "not part of the application"
         if base.startswith("requirements-") or base.endswith((".pem", ".key")):
             return "not part of the application"
