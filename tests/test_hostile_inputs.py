@@ -86,6 +86,17 @@ async def world_with_an_infraction(running_app, http: httpx.AsyncClient) -> Worl
     return dataclasses.replace(w, infraccion_id=recorded.id, other_token=other.token)
 
 
+def assert_clear_refusal(response: httpx.Response, status: int, message: str) -> None:
+    """The refusal a hostile input must get: its status, its Spanish message, a problem document on
+    the API, and nothing of the server's insides."""
+    assert response.status_code == status, response.text[:500]
+    assert message in response.text, response.text[:1000]
+    if response.headers["Content-Type"].startswith("application/problem+json"):
+        problem = response.json()
+        assert problem["status"] == status and problem["detail"]
+    assert "Traceback" not in response.text and "pymongo" not in response.text
+
+
 async def counts(db) -> dict[str, int]:
     return {name: await db[name].count_documents({}) for name in sorted(await db.list_collection_names())}
 
@@ -345,12 +356,7 @@ CASES: list[tuple[str, Send, int, str]] = [
 async def test_hostile_input_is_refused_and_writes_nothing(world: World, db, send: Send, status: int, message: str) -> None:
     before = await counts(db)
     response = await send(world)
-    assert response.status_code == status, response.text[:500]
-    assert message in response.text, response.text[:1000]
-    if response.headers["Content-Type"].startswith("application/problem+json"):
-        problem = response.json()
-        assert problem["status"] == status and problem["detail"]
-    assert "Traceback" not in response.text and "pymongo" not in response.text
+    assert_clear_refusal(response, status, message)
     # a setup step (revoke, deactivate, delete) may change documents, never add infractions
     after_counts = await counts(db)
     if send.__name__ == "run":
@@ -435,12 +441,7 @@ EVIDENCE_CASES: list[tuple[str, Send, int, str]] = [
 async def check_refused(w: World, db, send: Send, status: int, message: str) -> None:
     before = await counts(db)
     response = await send(w)
-    assert response.status_code == status, response.text[:500]
-    assert message in response.text, response.text[:1000]
-    if response.headers["Content-Type"].startswith("application/problem+json"):
-        problem = response.json()
-        assert problem["status"] == status and problem["detail"]
-    assert "Traceback" not in response.text and "pymongo" not in response.text
+    assert_clear_refusal(response, status, message)
     assert await counts(db) == before
 
 
