@@ -15,7 +15,7 @@ from repositories import Repositories
 from services.database import mongo_client
 from tests.helpers.api import World, cargar, check_contract, infraction_body, jti_of, make_world
 from tests.helpers.app import make_settings, serve
-from tests.helpers.commands import Recorder
+from tests.helpers.commands import Recorder, plan_and_stats, plan_stages
 
 @dataclasses.dataclass
 class Monitored:
@@ -97,32 +97,10 @@ async def test_a_lookup_is_logged_without_a_database_round_trip_on_the_request(m
 
 
 # -- explain --------------------------------------------------------------------------------------
-def _planner_and_stats(explained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The winning plan and execution stats, at the top level or in an aggregate's $cursor stage."""
-    if "queryPlanner" in explained and "executionStats" in explained:
-        return explained["queryPlanner"]["winningPlan"], explained["executionStats"]
-    cursor = explained["stages"][0]["$cursor"]
-    return cursor["queryPlanner"]["winningPlan"], cursor["executionStats"]
-
-
-def _index_names(plan: Any) -> list[str]:
-    """Names of the indexes every IXSCAN stage of a plan uses."""
-    found = []
-    if isinstance(plan, dict):
-        if plan.get("stage") == "IXSCAN":
-            found.append(plan["indexName"])
-        for value in plan.values():
-            found += _index_names(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            found += _index_names(value)
-    return found
-
-
 async def assert_index_backed(db, command: dict[str, Any], index: str) -> None:
     explained = await db.command("explain", command, verbosity="executionStats")
-    plan, stats = _planner_and_stats(explained)
-    assert index in _index_names(plan), f"{command} does not use {index}: {plan}"
+    plan, stats = plan_and_stats(explained)
+    assert index in [s["indexName"] for s in plan_stages(plan) if s["stage"] == "IXSCAN"], f"{command} does not use {index}: {plan}"
     assert stats["nReturned"] >= 1
     assert stats["totalDocsExamined"] <= stats["nReturned"] + 1, (command, stats)
 

@@ -53,23 +53,25 @@ async def recorded_admin(mongo_uri: str, db_name: str) -> AsyncIterator[tuple[ht
         await client.close()
 
 
-def _plan_and_stats(explained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def plan_and_stats(explained: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The winning plan and execution stats, at the top level or in an aggregate's $cursor stage."""
     if "stages" in explained:
         cursor = explained["stages"][0]["$cursor"]
         return cursor["queryPlanner"]["winningPlan"], cursor["executionStats"]
     return explained["queryPlanner"]["winningPlan"], explained["executionStats"]
 
 
-def _stages(plan: Any) -> list[dict[str, Any]]:
+def plan_stages(plan: Any) -> list[dict[str, Any]]:
+    """Every stage of a plan, however nested."""
     found: list[dict[str, Any]] = []
     if isinstance(plan, dict):
         if "stage" in plan:
             found.append(plan)
         for value in plan.values():
-            found += _stages(value)
+            found += plan_stages(value)
     elif isinstance(plan, list):
         for value in plan:
-            found += _stages(value)
+            found += plan_stages(value)
     return found
 
 
@@ -88,8 +90,8 @@ async def explain_sent(db, recorder: Recorder, collection: str) -> list[tuple[st
         else:
             query = {k: v for k, v in command.items() if k not in ("lsid", "$db", "$clusterTime", "$readPreference", "batchSize")}
         explained = await db.command("explain", query, verbosity="executionStats")
-        plan, stats = _plan_and_stats(explained)
-        stages = _stages(plan)
+        plan, stats = plan_and_stats(explained)
+        stages = plan_stages(plan)
         indexes = [s["indexName"] for s in stages if s.get("stage") in ("IXSCAN", "COUNT_SCAN")]
         results.append((name, stats["totalDocsExamined"], stats["nReturned"], indexes, stages))
     return results
