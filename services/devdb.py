@@ -1,4 +1,5 @@
-"""The embedded development database: SecantusDB run as a child process (``python -m secantus``).
+"""The embedded development database: SecantusDB run as a child process (``secantus_launcher.py``,
+which is ``python -m secantus`` with a defect of its TTL sweeper fixed: see that file).
 
 SecantusDB is GPL-2.0-only, so the application never imports it: it starts it as a separate
 program and talks to it over the MongoDB wire protocol, exactly as it talks to MongoDB."""
@@ -15,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+LAUNCHER = Path(__file__).with_name("secantus_launcher.py")
 _LISTENING = re.compile(r"listening on ([\w.\-]+):(\d+)")
 
 
@@ -41,7 +43,8 @@ class EmbeddedDatabase:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         command = [
-            sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(self.port),
+            # -P: the launcher's folder (services/) stays off sys.path, so none of our modules shadows another
+            sys.executable, "-P", str(LAUNCHER), "--host", "127.0.0.1", "--port", str(self.port),
             "--storage-path", self.storage_path, *self.extra_args,
         ]
         # Its log goes to a file, not a pipe: a pipe nobody reads would fill up and stall it.

@@ -16,6 +16,7 @@ Debian's package. A missing tool fails the test: it is never skipped.
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import json
 import os
@@ -356,3 +357,21 @@ def test_requirements_alone_start_the_image_command(tmp_path: Path) -> None:
                 process.kill()
                 process.wait(timeout=30)
     assert returncode == 0, "unclean exit on SIGTERM:\n" + log_path.read_text()[-4000:]
+
+
+# ---------------------------------------------------------------- licences
+
+
+def test_only_the_gpl_launcher_imports_secantusdb() -> None:
+    """SecantusDB is GPL-2.0-only (README, Licences): the application talks to it over the wire and
+    never imports it. The one file that does is its launcher, a separate program under its licence."""
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    importers = set()
+    for name in tracked.stdout.split():
+        for node in ast.walk(ast.parse((ROOT / name).read_text(), filename=name)):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(module == "secantus" or module.startswith("secantus.") for module in modules):
+                importers.add(name)
+    assert importers == {"services/secantus_launcher.py"}
+    assert (ROOT / "services/secantus_launcher.py").read_text().startswith("# SPDX-License-Identifier: GPL-2.0-only\n")

@@ -275,6 +275,7 @@ async def test_enrolment_by_paste_then_a_capture_online(phone: PhoneFactory, off
     before = dt.datetime.now(dt.timezone.utc)
     await page.get_by_role("button", name="Guardar infracción").tap()
     await expect(page.locator("#aviso-guardada")).to_contain_text(f"Infracción {plate} guardada en el teléfono")
+    after = dt.datetime.now(dt.timezone.utc)  # the form's clock follows "now" until the tap, so bound it after
 
     await section(page, "Enviadas").tap()
     await expect(history_items(page)).to_have_count(1)
@@ -284,7 +285,7 @@ async def test_enrolment_by_paste_then_a_capture_online(phone: PhoneFactory, off
     assert doc["comentarios"] == "Cruzó con luz roja en Alameda con Ejército."
     assert doc["infraccion"]["codigo"] == "GVS-01"
     assert doc["clave_idempotencia"].startswith(f"{doc['oficial_id']}:")
-    assert before - dt.timedelta(minutes=2) <= doc["timestamp"].replace(tzinfo=dt.timezone.utc) <= before  # "now", to the second
+    assert before - dt.timedelta(minutes=2) <= doc["timestamp"].replace(tzinfo=dt.timezone.utc) <= after  # "now", to the second
     [sent] = device.api_calls("/api/cargar_infraccion")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[-+]0[34]:00", sent.post_data_json["timestamp"])  # Santiago's offset
     assert re.fullmatch(r"[0-9a-f-]{36}", await sent.header_value("idempotency-key") or "")

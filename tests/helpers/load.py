@@ -2,7 +2,8 @@
 Idempotency-Key and retries with the SAME key on a timeout, a dropped connection or a 5xx; some
 requests are sent again after their 200 and some are sent several times at once (a double tap on
 two connections). ``verify_nothing_lost_or_duplicated`` checks the database against what was
-acknowledged, and ``until`` waits for a condition of the load with a deadline."""
+acknowledged, ``until`` waits for a condition of the load with a deadline, and ``after_a_ttl_sweep``
+for the database's TTL monitor to have run."""
 
 from __future__ import annotations
 
@@ -141,6 +142,21 @@ async def until(condition: Callable[[], bool], *, timeout: float, what: str) -> 
     while not condition():
         assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
         await asyncio.sleep(0.05)
+
+
+async def after_a_ttl_sweep(db, *, timeout: float = 90.0) -> None:
+    """Return once the database server's TTL monitor has run (every 60 s, in MongoDB as in SecantusDB):
+    a document that had expired before it was written is gone. The officers meet a server that has
+    swept, and SecantusDB 0.7.0b3 stalled under their load from its first sweep on
+    (services/secantus_launcher.py), which a test finished within a minute of the start never saw."""
+    probe = db["ttl_probe"]
+    await probe.create_index("at", expireAfterSeconds=0)
+    await probe.insert_one({"at": dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)})
+    deadline = time.monotonic() + timeout
+    while await probe.count_documents({}):
+        assert time.monotonic() < deadline, f"the database did not sweep its TTL indexes within {timeout} s"
+        await asyncio.sleep(0.5)
+    await probe.drop()
 
 
 async def verify_nothing_lost_or_duplicated(db, load: OfficerLoad) -> dict[str, int]:
