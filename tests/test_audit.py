@@ -93,10 +93,24 @@ async def test_status_changes_and_corrections_are_in_the_trail(repos, db):
         ("cambiar_estado", recorded.id), ("reemplazar", recorded.id), ("crear", replacement.id),
     ]
     assert trail[0]["antes"] == {"estado": "registrada"} and trail[0]["despues"] == {"estado": "notificada"}
-    assert trail[1]["despues"]["motivo"] == "hora mal anotada"
+    assert trail[1]["antes"] == {"estado": "notificada"}
+    assert trail[1]["despues"] == {"estado": "anulada", "reemplazada_por": ObjectId(replacement.id), "motivo": "hora mal anotada"}
+    # The correction is a new record, entered whole, saying who made it and from where.
+    corrected = await db["infracciones"].find_one({"_id": ObjectId(replacement.id)})
+    assert corrected["carga"] == {"via": "correccion", "por": {"tipo": "administrador", "nombre": "maria"}, "request_id": "r1", "cliente": "10.0.0.1"}
+    assert trail[2]["antes"] == {} and trail[2]["despues"]["reemplaza_a"] == ObjectId(recorded.id)
+    assert trail[2]["despues"]["carga"] == corrected["carga"]
     # Loaded through the API, an infraction is its own record: no entry, but who and from where.
     stored = await db["infracciones"].find_one({"_id": ObjectId(recorded.id)})
     assert stored["carga"]["via"] == "api" and stored["carga"]["token_jti"] == jti_of(world.token)
+
+
+async def test_an_admin_delete_is_recorded_with_the_account_it_removed_but_not_its_password(repos, db):
+    admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    assert await repos.admins.delete("root")
+    [entry] = await entries(db, accion="borrar")
+    assert (entry["coleccion"], entry["documento_id"], entry["despues"]) == ("admins", ObjectId(admin.id), {})
+    assert entry["antes"]["username"] == "root" and set(entry["antes"]) == {"username", "creado_en", "actualizado_en"}
 
 
 @pytest.mark.parametrize("skip", [0, 1], ids=["the-change-fails", "the-entry-fails"])
@@ -242,3 +256,36 @@ async def test_the_trail_list_filters_by_record_action_actor_and_dates(repos):
     assert await chosen(hasta=oldest) == []  # hasta is exclusive
     assert await chosen(desde=oldest - hour, hasta=newest + hour) == everything
     assert await chosen(desde=newest + hour, hasta=newest + 2 * hour) == []
+
+
+async def test_the_trail_list_reads_each_entry_with_its_id_actor_and_origin(repos, db):
+    """An entry as the Auditoría page gets it: its own id, who wrote it and from where; an entry
+    about no record has no record id, and one stored without before/after reads them as empty."""
+    admin = repos.acting_as(Actor.administrator("maria", request_id="r1", client="10.0.0.1"))
+    persona = await admin.personas.create(nombre="Ana", correo="ana.origen@example.cl")
+    await repos.sesiones.failed_login("nadie")
+    bare = {"en": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc), "actor": {"tipo": "script", "nombre": "antiguo"}, "accion": "borrar", "coleccion": "personas"}
+    await db["auditoria"].insert_one(bare)
+    page = await repos.auditoria.search(AuditFilters(), per_page=50)
+    by_action = {entry.accion: entry for entry in page.items}
+    assert set(by_action) == {"crear", "sesion_fallida", "borrar"}
+    stored_ids = {doc["accion"]: str(doc["_id"]) for doc in await db["auditoria"].find().to_list(None)}
+    assert {accion: entry.id for accion, entry in by_action.items()} == stored_ids
+    created = by_action["crear"]
+    assert (created.actor_tipo, created.actor_nombre, created.documento_id) == ("administrador", "maria", persona.id)
+    assert (created.request_id, created.cliente) == ("r1", "10.0.0.1")
+    assert by_action["sesion_fallida"].documento_id is None
+    old = by_action["borrar"]
+    assert (old.actor_tipo, old.antes, old.despues, old.request_id, old.cliente) == ("script", {}, {}, None, None)
+
+
+async def test_a_record_s_history_is_its_latest_200_entries(repos, db):
+    record = ObjectId()
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    await db["auditoria"].insert_many([
+        {"en": start + dt.timedelta(minutes=n), "actor": {"tipo": "script", "nombre": "s"}, "accion": "editar", "coleccion": "personas", "documento_id": record}
+        for n in range(201)
+    ])
+    history = await repos.auditoria.history("personas", record)
+    assert len(history) == 200
+    assert (history[0].en, history[-1].en) == (start + dt.timedelta(minutes=200), start + dt.timedelta(minutes=1))  # newest first

@@ -224,3 +224,24 @@ async def test_the_catalogue_pages_need_an_administrator(client):
 async def test_an_unknown_code_is_a_404_page(admin_client):
     response = await admin_client.get("/admin/catalogo/NO-EXISTE")
     assert response.status_code == 404 and "No existe el código NO-EXISTE" in response.text
+
+
+async def test_an_unknown_code_is_refused_on_the_code_field(repos):
+    with pytest.raises(NotFound) as refused:
+        await repos.catalogo.versions("NO-EXISTE")
+    assert refused.value.field == "codigo"
+
+
+async def test_loading_the_catalogue_again_adds_the_versions_after_those_it_knows(repos):
+    versions = initial_catalogue.shipped_versions(dt.timezone(ZONE_OFFSET))
+    assert await repos.catalogo.load(versions[:1]) == 1
+    assert await repos.catalogo.load(versions[:3]) == 2
+    assert await repos.catalogo.collection.count_documents({}) == 3
+
+
+async def test_a_code_s_history_is_that_of_its_own_versions(repos):
+    zone = dt.timezone(ZONE_OFFSET)
+    first, second = initial_catalogue.shipped_versions(zone)[:2]
+    await repos.catalogo.load([first, second])
+    [entry] = await repos.auditoria.history("catalogo", await repos.catalogo.document_ids(first.codigo))
+    assert entry.despues["codigo"] == first.codigo

@@ -400,6 +400,20 @@ async def test_a_database_fault_at_any_write_leaves_nothing_behind(mongo, mongo_
             assert len(await listed(db, infraccion_id)) == 1 and await files(db) == (2, 2)
 
 
+
+async def test_a_listing_whose_answer_is_lost_keeps_the_files_of_the_photo_it_listed(mongo_uri, db):
+    """The update that lists the photo happens, but its answer is an error: the photo is listed, so
+    its files stay (removing them would break the infraction)."""
+    lost = {"failCommands": ["findAndModify"], "writeConcernError": {"code": 64, "errmsg": "respuesta perdida"}}
+    async with client_meeting_fail_point(mongo_uri, "evidencia-lost-answer", **lost) as faulty:
+        async with clocked_app(db, settings=SETTINGS, app_db=faulty[db.name]) as app:
+            recorded, _ = await Repositories.over(db, clock=app.clock).infracciones.record(
+                numero_oficial=42, jti=jti_of(app.world.token), placa_patente="BBCD12",
+                timestamp=app.clock.now() - dt.timedelta(minutes=3), comentarios="",
+            )
+            problem(await Evidence(app, recorded.id).subir(JPEG), 500)
+    assert len(await listed(db, recorded.id)) == 1 and await files(db) == (2, 2)
+
 # -- the admin's view of a photo, and the public report ----------------------------------------------
 
 

@@ -13,11 +13,15 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from pymongo.errors import OperationFailure
 
 from domain import lifecycle, rules
-from domain.errors import Conflict
+from domain.errors import Conflict, InvalidValue, NotFound
+from repositories import Repositories
+from repositories.infracciones import listing
+from repositories.infracciones.listing import InfraccionFilters
 from tests.helpers.api import World, jti_of, make_world
-from tests.helpers.app import post_form
+from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, post_form, stored
 
 UTC = dt.timezone.utc
 BASE = dt.datetime(2026, 11, 10, 15, 0, tzinfo=UTC)  # 12:00 in Santiago (UTC-3 in November)
@@ -239,6 +243,41 @@ async def test_a_correction_keeping_the_plate_and_time_is_allowed(repos, two_wor
     assert new.persona_id == ana.persona.id  # the same vehicle: the owner at the time stays
 
 
+
+
+
+async def test_a_correction_keeping_the_plate_keeps_the_owner_at_the_time_after_a_transfer(repos, two_worlds):
+    ana, beto = two_worlds
+    original = await record(repos, ana, "BBCD12", BASE)
+    vehiculo = ana.vehiculo
+    await repos.vehiculos.update(vehiculo.id, placa_patente="BBCD12", marca=vehiculo.marca, color=vehiculo.color, persona_id=beto.persona.id)
+    new = await repos.infracciones.replace(original, desde="registrada", motivo="hora", placa_patente="BBCD12", timestamp=BASE, comentarios="")
+    assert new.persona_id == ana.persona.id
+
+async def test_a_refused_correction_names_the_field_to_fix(repos, two_worlds):
+    ana, _ = two_worlds
+    original = await record(repos, ana, "BBCD12", BASE)
+    correct = {"desde": "registrada", "motivo": "placa mal leída", "placa_patente": "ZZXY98", "timestamp": BASE, "comentarios": ""}
+    with pytest.raises(NotFound) as unknown:
+        await repos.infracciones.replace(original, **{**correct, "placa_patente": "NOEX99"})
+    assert unknown.value.field == "placa_patente"
+    with pytest.raises(InvalidValue) as too_long:
+        await repos.infracciones.replace(original, **{**correct, "comentarios": "x" * (rules.COMENTARIOS_MAX + 1)})
+    assert too_long.value.field == "comentarios"
+
+async def test_a_correction_whose_commit_fails_changes_nothing(repos, db, mongo_uri, two_worlds):
+    """The annulment, the replacement, the counters of its vehicle and officer and both entries are
+    one transaction: none of them stays."""
+    ana, _ = two_worlds
+    original = await record(repos, ana, "BBCD12", BASE)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "correction-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).infracciones.replace(
+                original, desde="registrada", motivo="placa mal leída", placa_patente="ZZXY98", timestamp=BASE, comentarios=""
+            )
+    assert await stored(db) == before
+
 async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admin_client, repos, two_worlds):
     ana, beto = two_worlds
     await record(repos, ana, "BBCD12", BASE, "=HYPERLINK(\"http://evil\")")
@@ -258,6 +297,15 @@ async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admi
     comments = [row[rows[0].index("comentarios")] for row in rows[1:]]
     assert comments == ["'=HYPERLINK(\"http://evil\")", "'+1 @yo -2"]  # never a formula
 
+
+
+async def test_the_export_reads_the_whole_selection_in_batches(repos, two_worlds, monkeypatch):
+    monkeypatch.setattr(listing, "EXPORT_BATCH", 2)
+    ana, _ = two_worlds
+    made = [await record(repos, ana, "BBCD12", BASE + dt.timedelta(hours=n)) for n in range(5)]
+    batches = [[str(doc["_id"]) for doc in batch] async for batch in repos.infracciones.export(InfraccionFilters())]
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    assert sum(batches, []) == list(reversed(made))  # newest first, each once
 
 async def test_the_export_has_the_offence_the_place_and_the_number_of_photos(admin_client, repos, two_worlds):
     ana, _ = two_worlds

@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import OperationFailure
 
 from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
@@ -15,7 +16,7 @@ from repositories.bulk import BulkLoader
 from services.demo_data import DemoData
 from services.tokens import TokenService
 from repositories import Repositories
-from tests.helpers.app import client_meeting_fail_point, make_settings, record_infraction
+from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, make_settings, record_infraction, stored
 
 
 
@@ -93,6 +94,17 @@ async def test_persona_with_vehicles_cannot_be_deleted_and_the_refusal_lists_the
     assert "AAAA11" in error.value.message and "ZZZZ99" in error.value.message
     assert (await repos.personas.get(persona.id)).n_vehiculos == 2
 
+
+
+async def test_a_persona_edit_whose_commit_fails_changes_neither_her_nor_her_vehicles(repos, db, mongo_uri):
+    """Her new name, its entry and her vehicles' search terms are one transaction: none of them stays."""
+    persona = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
+    await repos.vehiculos.create(placa_patente="EDIT01", marca="Kia", color="Gris", persona_id=persona.id)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "persona-edit-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).personas.edit(persona.id, nombre="Ana María", correo="ana.maria@example.cl")
+    assert await stored(db) == before
 
 # -- vehículos ---------------------------------------------------------------------------------
 
@@ -193,6 +205,23 @@ async def test_former_owner_named_in_an_infraction_cannot_be_deleted(repos):
         await repos.personas.delete(ana.id)
     assert "infracciones" in error.value.message
 
+
+
+async def test_the_former_owner_of_a_vehicle_whose_infraction_is_being_recorded_is_refused_before_any_button(repos):
+    """An infraction announced on the vehicle (its counter taken, the infraction not yet written)
+    when it was transferred: the confirmation page refuses her delete, and only hers."""
+    nadie = await repos.personas.create(nombre="Carla", correo="carla@example.cl")
+    ana = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="ABCD12", marca="Fiat", color="Rojo", persona_id=ana.id)
+    await repos.vehiculos.count_infraction("ABCD12")  # what recording does first
+    await repos.vehiculos.update(vehiculo.id, placa_patente="ABCD12", marca="Fiat", color="Rojo", persona_id=beto.id)
+    refusal = await repos.personas.delete_refusal(ana.id)
+    assert refusal.message == (
+        "No se puede borrar todavía: se está registrando una infracción de un vehículo que le perteneció. "
+        "Intente nuevamente en unos segundos."
+    )
+    assert await repos.personas.delete_refusal(nadie.id) is None
 
 # -- oficiales ---------------------------------------------------------------------------------
 
@@ -519,6 +548,17 @@ async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
     assert await repos.admins.delete("ROOT") is True
     assert not await repos.admins.any_exists()
 
+
+
+async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessions(repos, db, mongo_uri):
+    """The account, the end of its sessions and the entry are one transaction: none of them stays."""
+    admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "admin-delete-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).admins.delete("root")
+    assert await stored(db) == before
 
 async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
     """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly

@@ -106,6 +106,17 @@ async def client_meeting_fail_point(
         await client.close()
 
 
+FAILED_COMMIT = {"failCommands": ["commitTransaction"], "errorCode": 8}
+"""The fail point's data for a refused commit: not a transient error, so the driver does not run the
+transaction again, and none of its writes are kept."""
+
+
+async def stored(db: Any) -> dict[str, list[dict[str, Any]]]:
+    """Every document of every collection of ``db``: compared before and after a failed write, it
+    shows that nothing of that write was kept."""
+    return {name: await db[name].find().sort("_id", 1).to_list(None) for name in sorted(await db.list_collection_names())}
+
+
 async def xsrf_token(http: httpx.AsyncClient, page: str = "/admin/login") -> str:
     """The XSRF token a browser would read from a form on ``page`` (or from the cookie the
     form's page already set; Tornado accepts either)."""
