@@ -400,7 +400,6 @@ async def test_a_database_fault_at_any_write_leaves_nothing_behind(mongo, mongo_
             assert len(await listed(db, infraccion_id)) == 1 and await files(db) == (2, 2)
 
 
-
 async def test_a_listing_whose_answer_is_lost_keeps_the_files_of_the_photo_it_listed(mongo_uri, db):
     """The update that lists the photo happens, but its answer is an error: the photo is listed, so
     its files stay (removing them would break the infraction)."""

@@ -243,9 +243,6 @@ async def test_a_correction_keeping_the_plate_and_time_is_allowed(repos, two_wor
     assert new.persona_id == ana.persona.id  # the same vehicle: the owner at the time stays
 
 
-
-
-
 async def test_a_correction_keeping_the_plate_keeps_the_owner_at_the_time_after_a_transfer(repos, two_worlds):
     ana, beto = two_worlds
     original = await record(repos, ana, "BBCD12", BASE)
@@ -253,6 +250,7 @@ async def test_a_correction_keeping_the_plate_keeps_the_owner_at_the_time_after_
     await repos.vehiculos.update(vehiculo.id, placa_patente="BBCD12", marca=vehiculo.marca, color=vehiculo.color, persona_id=beto.persona.id)
     new = await repos.infracciones.replace(original, desde="registrada", motivo="hora", placa_patente="BBCD12", timestamp=BASE, comentarios="")
     assert new.persona_id == ana.persona.id
+
 
 async def test_a_refused_correction_names_the_field_to_fix(repos, two_worlds):
     ana, _ = two_worlds
@@ -264,6 +262,7 @@ async def test_a_refused_correction_names_the_field_to_fix(repos, two_worlds):
     with pytest.raises(InvalidValue) as too_long:
         await repos.infracciones.replace(original, **{**correct, "comentarios": "x" * (rules.COMENTARIOS_MAX + 1)})
     assert too_long.value.field == "comentarios"
+
 
 async def test_a_correction_whose_commit_fails_changes_nothing(repos, db, mongo_uri, two_worlds):
     """The annulment, the replacement, the counters of its vehicle and officer and both entries are
@@ -277,6 +276,7 @@ async def test_a_correction_whose_commit_fails_changes_nothing(repos, db, mongo_
                 original, desde="registrada", motivo="placa mal leída", placa_patente="ZZXY98", timestamp=BASE, comentarios=""
             )
     assert await stored(db) == before
+
 
 async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admin_client, repos, two_worlds):
     ana, beto = two_worlds
@@ -298,7 +298,6 @@ async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admi
     assert comments == ["'=HYPERLINK(\"http://evil\")", "'+1 @yo -2"]  # never a formula
 
 
-
 async def test_the_export_reads_the_whole_selection_in_batches(repos, two_worlds, monkeypatch):
     monkeypatch.setattr(listing, "EXPORT_BATCH", 2)
     ana, _ = two_worlds
@@ -306,6 +305,7 @@ async def test_the_export_reads_the_whole_selection_in_batches(repos, two_worlds
     batches = [[str(doc["_id"]) for doc in batch] async for batch in repos.infracciones.export(InfraccionFilters())]
     assert [len(batch) for batch in batches] == [2, 2, 1]
     assert sum(batches, []) == list(reversed(made))  # newest first, each once
+
 
 async def test_the_export_has_the_offence_the_place_and_the_number_of_photos(admin_client, repos, two_worlds):
     ana, _ = two_worlds

@@ -95,7 +95,6 @@ async def test_persona_with_vehicles_cannot_be_deleted_and_the_refusal_lists_the
     assert (await repos.personas.get(persona.id)).n_vehiculos == 2
 
 
-
 async def test_a_persona_edit_whose_commit_fails_changes_neither_her_nor_her_vehicles(repos, db, mongo_uri):
     """Her new name, its entry and her vehicles' search terms are one transaction: none of them stays."""
     persona = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
@@ -204,7 +203,6 @@ async def test_former_owner_named_in_an_infraction_cannot_be_deleted(repos):
     with pytest.raises(StillReferenced) as error:
         await repos.personas.delete(ana.id)
     assert "infracciones" in error.value.message
-
 
 
 async def test_the_former_owner_of_a_vehicle_whose_infraction_is_being_recorded_is_refused_before_any_button(repos):
@@ -549,7 +547,6 @@ async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
     assert not await repos.admins.any_exists()
 
 
-
 async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessions(repos, db, mongo_uri):
     """The account, the end of its sessions and the entry are one transaction: none of them stays."""
     admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
@@ -559,6 +556,7 @@ async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessio
         with pytest.raises(OperationFailure):
             await Repositories.over(faulty[db.name]).admins.delete("root")
     assert await stored(db) == before
+
 
 async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
     """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
