@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import ConnectionFailure
 
 from domain import catalogo
 from domain.errors import Conflict, InvalidValue
@@ -28,6 +29,7 @@ from services.database import mongo_client
 from tests.helpers.api import cargar, check_contract, make_world
 from tests.helpers.clocked import CODE, DESCRIPTION, Clocked, add_code, clocked_app, start_of_test
 from tests.helpers.commands import Recorder
+from tests.helpers.load import until
 
 # What the specification's three-field body answers, and nothing more.
 SPEC_KEYS = {"id", "placa_patente", "timestamp", "comentarios", "vehiculo", "oficial", "registrada_en"}
@@ -500,6 +502,40 @@ async def test_many_requests_on_a_stale_cache_read_the_catalogue_once(mongo_uri,
         assert recorder.names().count("find") == 1, recorder.names()
     finally:
         await client.close()
+
+
+async def test_the_server_s_refresh_loop_reads_the_catalogue_again_and_outlives_a_failed_read(db, monkeypatch, caplog):
+    """server.py runs keep_fresh beside serving: it reads the catalogue again every REFRESH / 2, so a
+    code another process writes reaches this copy with no request asking for it; a read that fails
+    is logged and tried again on the next turn, and the loop goes on."""
+    clock = start_of_test()  # stands still: only the loop reads the catalogue again
+    repos = Repositories.over(db, clock=clock)
+    cache = repos.catalog_cache
+    monkeypatch.setattr(cache, "REFRESH", dt.timedelta(milliseconds=40))  # the loop's pace, not the clock's
+    reads = 0
+    read_catalogue = repos.catalogo.all_versions
+
+    async def first_read_fails():
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            raise ConnectionFailure("sin conexión")
+        return await read_catalogue()
+
+    monkeypatch.setattr(repos.catalogo, "all_versions", first_read_fails)
+    refresher = asyncio.create_task(cache.keep_fresh(repos.catalogo))
+    try:
+        await until(lambda: reads >= 2, timeout=10, what="a read after the failed one")
+        assert "could not refresh the offence catalogue: sin conexión" in caplog.text
+        await add_code(Repositories.over(db, clock=clock), desde=clock.now() - dt.timedelta(hours=1))
+        written = reads
+        await until(lambda: reads >= written + 2, timeout=10, what="a whole read after the code was written")
+        assert (await cache.version_at(repos.catalogo, CODE, clock.now())).codigo == CODE
+        assert not refresher.done()
+    finally:
+        refresher.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await refresher
 
 
 async def test_the_catalogue_endpoint_reads_the_cache_not_the_database(monitored):
