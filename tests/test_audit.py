@@ -72,6 +72,8 @@ async def test_logins_failures_and_logouts_are_in_the_trail_without_passwords(cl
     assert trail[0]["actor"]["tipo"] == "sistema"  # set_password called directly, as the server does at start-up
     assert trail[1]["actor"]["tipo"] == "anonimo" and trail[1]["despues"] == {"usuario": ADMIN_USERNAME}
     assert [e["actor"]["nombre"] for e in trail[2:]] == [ADMIN_USERNAME, ADMIN_USERNAME]
+    admin = await db["admins"].find_one({"username": ADMIN_USERNAME})
+    assert [e["documento_id"] for e in trail[2:]] == [admin["_id"], admin["_id"]]  # whose session began and ended
     text = str(trail)
     assert "equivocada" not in text and "una-clave" not in text and "argon2" not in text
 

@@ -558,6 +558,17 @@ async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessio
     assert await stored(db) == before
 
 
+async def test_a_logout_whose_commit_fails_keeps_the_session_and_writes_no_entry(repos, db, mongo_uri):
+    """The end of the session and its entry in the trail are one transaction: neither stays."""
+    admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    token = await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "logout-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).sesiones.close(token)
+    assert await stored(db) == before
+
+
 async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
     """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
     the fields of one written by its repository (the same builders), dated from the loader's clock."""
