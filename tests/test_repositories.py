@@ -15,7 +15,7 @@ from domain.rules import MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
 from services.demo_data import DemoData
 from services.tokens import TokenService
-from repositories import Repositories
+from repositories import Repositories, paging
 from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, make_settings, record_infraction, stored
 
 
@@ -300,6 +300,33 @@ async def test_search_and_paging(repos):
     assert (await repos.personas.search(q=".*")).total == 46  # no word at all: everyone
     empty = await repos.personas.search(q="nadie")
     assert (empty.total, empty.pages, empty.items) == (0, 1, [])
+
+
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, descending):
+    """Rows whose sort values tie, and whose ids run against the sort: following the "after" links
+    from the first page, or the "before" links back from the last, shows each row once, in the
+    order (sort value, then id), so a tie split across two pages loses nothing."""
+    collection = db["paging_probe"]
+    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
+    await collection.insert_many([{"n": n} for n in (3, 1, 2, 2, 2, 1, 3)])  # ids ascend as inserted
+    everything = sorted(await collection.find().to_list(None), key=lambda doc: (doc["n"], doc["_id"]), reverse=descending)
+    sort = paging.Sort("n", "n", descending, int)
+    pages = 4  # 7 rows, 2 a page
+
+    async def page(number: int, cursor: paging.Cursor | None) -> list[dict]:
+        docs, shown = await paging.fetch_page(collection, query={}, sort=sort, per_page=2, total=7, hint="n_id", page=number, cursor=cursor)
+        assert shown == number
+        return docs
+
+    forward = [await page(1, None)]
+    for number in range(2, pages + 1):
+        forward.append(await page(number, paging.Cursor("after", "n", *paging.row_key(forward[-1][-1], sort))))
+    backward = [await page(pages, paging.Cursor("last", "n"))]
+    for number in range(pages - 1, 0, -1):
+        backward.insert(0, await page(number, paging.Cursor("before", "n", *paging.row_key(backward[0][0], sort))))
+    assert sum(forward, []) == everything
+    assert sum(backward, []) == everything
 
 
 async def test_vehicle_and_officer_search(repos):
