@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, IndexModel
@@ -56,6 +57,6 @@ class EvidenceStore:
         """A file's bytes and its metadata."""
         try:
             stream = await self._bucket.open_download_stream(ObjectId(file_id))
-        except (NoFile, ValueError, TypeError):
+        except (NoFile, InvalidId, TypeError):
             raise NotFound("No existe esa evidencia.") from None
         return await stream.read(), stream.metadata or {}

@@ -26,6 +26,7 @@ import pytest
 from bson import ObjectId
 from PIL import Image
 
+from domain.errors import NotFound
 from repositories import Repositories, evidencias
 from tests.helpers.api import check_contract, jti_of, make_world, validate_schema
 from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, client_meeting_fail_point, make_settings, post_form
@@ -472,6 +473,14 @@ async def test_a_photo_is_only_found_under_its_own_infraction(ev: Evidence):
         response = await ev.app.http.get(url)
         assert response.status_code == 404, url
         assert response.headers["Content-Type"].startswith("text/html")
+
+
+async def test_a_photo_missing_from_the_store_is_not_found_and_says_so(repos):
+    """A listed photo whose file is gone (or an id that names none) is a 404 that says so, not an error."""
+    for missing in (ObjectId(), "no-es-un-id"):
+        with pytest.raises(NotFound) as refused:
+            await repos.evidencias.get(missing)
+        assert refused.value.message == "No existe esa evidencia."
 
 
 async def test_the_public_report_never_shows_the_photos(ev: Evidence):
