@@ -19,7 +19,8 @@ from repositories import Repositories, auditoria, evidencias
 from repositories.auditoria import NEWEST_FIRST, AuditFilters
 from repositories.paging import Cursor
 from tests.helpers.api import jti_of, make_world
-from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, post_form
+from services.tokens import TokenService
+from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, make_settings, post_form
 
 ROLE = ROOT / "docker" / "mongo" / "app-role.json"
 
@@ -76,6 +77,16 @@ async def test_logins_failures_and_logouts_are_in_the_trail_without_passwords(cl
     assert [e["documento_id"] for e in trail[2:]] == [admin["_id"], admin["_id"]]  # whose session began and ended
     text = str(trail)
     assert "equivocada" not in text and "una-clave" not in text and "argon2" not in text
+
+
+async def test_a_revocation_is_in_the_trail_with_the_token_s_record_before_and_after(repos, db):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4747)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4747)
+    await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="teléfono perdido")
+    [entry] = await entries(db, accion="revocar_token")
+    token = await db["tokens"].find_one({"_id": ObjectId(issued.record.id)})
+    assert entry["documento_id"] == token["_id"]
+    assert (entry["antes"], entry["despues"]) == ({"revocado_en": None}, {"revocado_en": token["revocado_en"], "motivo_revocacion": "teléfono perdido"})
 
 
 async def test_status_changes_and_corrections_are_in_the_trail(repos, db):

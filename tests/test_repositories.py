@@ -443,6 +443,18 @@ async def test_revoking_twice_keeps_the_first_revocation(repos):
     assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
 
 
+async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, mongo_uri):
+    """The token's record, the officer's live list (what the API checks) and the entry are one
+    transaction: none of them changes."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4646)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4646)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "revoke-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).tokens.revoke(issued.record.id, oficial_id=oficial.id)
+    assert await stored(db) == before
+
+
 async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_reason(repos):
     """Not only the activation button: an edit that deactivates kills the tokens, so that
     reactivating the officer later cannot bring them back."""
