@@ -80,6 +80,32 @@ async def test_filters_combine(admin_client, sample, params, expected):
     assert ids(response) == [sample[i] for i in expected]
 
 
+async def test_the_offence_filters_select_by_code_and_by_severity(admin_client, repos, two_worlds):
+    ana, _ = two_worlds
+    for codigo, gravedad, fine in (("GVS-01", "gravisima", ("1.5", "3")), ("LEV-01", "leve", ("0.2", "0.5"))):
+        await repos.catalogo.create(
+            codigo=codigo, descripcion=f"Infracción {codigo}.", gravedad=gravedad, multa_min=Decimal(fine[0]),
+            multa_max=Decimal(fine[1]), articulo="", vigente_desde=BASE - dt.timedelta(days=30),
+        )
+    made = {}
+    for hours, codigo in enumerate(("GVS-01", "LEV-01", None)):
+        infraccion, _ = await repos.infracciones.record(
+            numero_oficial=ana.oficial.numero, jti=jti_of(ana.token), placa_patente="BBCD12",
+            timestamp=BASE + dt.timedelta(hours=hours), comentarios="", codigo=codigo,
+        )
+        made[codigo] = infraccion.id
+
+    async def listed(**params: str) -> list[str]:
+        response = await admin_client.get("/admin/infracciones/", params=params)
+        assert response.status_code == 200, response.text[:300]
+        return ids(response)
+
+    assert await listed(codigo=" gvs-01 ") == [made["GVS-01"]]  # as typed: trimmed, upper-cased
+    assert await listed(gravedad="leve") == [made["LEV-01"]]
+    assert await listed(codigo="GVS-01", gravedad="leve") == []
+    assert await listed() == [made[None], made["LEV-01"], made["GVS-01"]]
+
+
 async def test_status_filter_and_registration_order(admin_client, repos, sample):
     await repos.infracciones.transition(sample[1], desde="registrada", to=lifecycle.ANULADA, motivo="Error de digitación")
     annulled = await admin_client.get("/admin/infracciones/", params={"estado": "anulada"})
