@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
+from bson import ObjectId
 from pymongo.errors import OperationFailure
 
 from domain import lifecycle, rules
@@ -189,7 +190,11 @@ async def test_every_allowed_path_through_the_lifecycle(admin_client, repos, two
     stored = await repos.infracciones.get(infraccion_id)
     assert stored.estado == path[-1].split("->")[-1]
     assert [c.estado for c in stored.historial] == [s.split("->")[-1] for s in path]
-    assert all(c.por == "admin" for c in stored.historial)
+    raw = await repos.infracciones.collection.find_one({"_id": ObjectId(infraccion_id)})
+    assert [(c.en, c.por, c.motivo) for c in stored.historial] == [
+        (change["en"], "admin", "Resolución del juzgado N° 123") for change in raw["historial"]
+    ]
+    assert all(isinstance(c.en, dt.datetime) for c in stored.historial)
 
 
 @pytest.mark.parametrize(
