@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
+from pymongo.errors import OperationFailure
 
 from domain.audit import Actor
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from repositories import Repositories, auditoria, evidencias
 from repositories.auditoria import NEWEST_FIRST, AuditFilters
 from repositories.paging import Cursor
 from tests.helpers.api import jti_of, make_world
 from services.tokens import TokenService
-from tests.helpers.app import ADMIN_USERNAME, ROOT, client_meeting_fail_point, make_settings, post_form
+from tests.helpers.app import ADMIN_USERNAME, FAILED_COMMIT, ROOT, client_meeting_fail_point, make_settings, post_form, stored
 
 ROLE = ROOT / "docker" / "mongo" / "app-role.json"
 
@@ -87,6 +88,35 @@ async def test_a_revocation_is_in_the_trail_with_the_token_s_record_before_and_a
     token = await db["tokens"].find_one({"_id": ObjectId(issued.record.id)})
     assert entry["documento_id"] == token["_id"]
     assert (entry["antes"], entry["despues"]) == ({"revocado_en": None}, {"revocado_en": token["revocado_en"], "motivo_revocacion": "teléfono perdido"})
+
+
+async def test_a_status_change_with_a_reason_keeps_the_reason_in_its_entry(repos, db):
+    world = await make_world(repos)
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=world.oficial.numero, jti=jti_of(world.token), placa_patente=world.vehiculo.placa_patente,
+        timestamp=repos.clock.now() - dt.timedelta(minutes=5), comentarios="",
+    )
+    await repos.infracciones.transition(recorded.id, desde="registrada", to="anulada", motivo="  patente mal leída ")
+    [entry] = await entries(db, accion="cambiar_estado")
+    assert (entry["documento_id"], entry["antes"]) == (ObjectId(recorded.id), {"estado": "registrada"})
+    assert entry["despues"] == {"estado": "anulada", "motivo": "patente mal leída"}
+    with pytest.raises(NotFound) as unknown:
+        await repos.infracciones.transition("no-es-un-id", desde="registrada", to="anulada", motivo="x")
+    assert unknown.value.message == "No existe infracción con id 'no-es-un-id'."
+
+
+async def test_a_status_change_whose_commit_fails_changes_nothing(repos, db, mongo_uri):
+    """The new status, its history line and the entry are one transaction: none of them stays."""
+    world = await make_world(repos)
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=world.oficial.numero, jti=jti_of(world.token), placa_patente=world.vehiculo.placa_patente,
+        timestamp=repos.clock.now() - dt.timedelta(minutes=5), comentarios="",
+    )
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "transition-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).infracciones.transition(recorded.id, desde="registrada", to="notificada")
+    assert await stored(db) == before
 
 
 async def test_status_changes_and_corrections_are_in_the_trail(repos, db):
