@@ -15,7 +15,7 @@ from domain.rules import MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
 from services.demo_data import DemoData
 from services.tokens import TokenService
-from repositories import Repositories, paging
+from repositories import Repositories, paging, vehiculos
 from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, make_settings, record_infraction, stored
 
 
@@ -327,6 +327,20 @@ async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, d
         backward.insert(0, await page(number, paging.Cursor("before", "n", *paging.row_key(backward[0][0], sort))))
     assert sum(forward, []) == everything
     assert sum(backward, []) == everything
+
+
+async def test_vehicles_are_listed_in_the_order_asked(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.orden@example.cl")
+    for placa, marca in (("BBBB11", "Kia"), ("CCCC22", "Audi"), ("DDDD33", "Fiat")):
+        await repos.vehiculos.create(placa_patente=placa, marca=marca, color="Rojo", persona_id=ana.id)
+
+    async def plates(key: str) -> list[str]:
+        return [v.placa_patente for v in (await repos.vehiculos.search(sort=vehiculos.LIST.sort(key))).items]
+
+    assert await plates("placa_asc") == ["BBBB11", "CCCC22", "DDDD33"]
+    assert await plates("placa_desc") == ["DDDD33", "CCCC22", "BBBB11"]
+    assert await plates("marca_asc") == ["CCCC22", "DDDD33", "BBBB11"]  # Audi, Fiat, Kia
+    assert await plates("marca_desc") == ["BBBB11", "DDDD33", "CCCC22"]
 
 
 async def test_vehicle_and_officer_search(repos):
