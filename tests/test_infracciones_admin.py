@@ -266,6 +266,18 @@ async def test_a_correction_annuls_and_replaces_linking_both(admin_client, repos
     assert "su corrección" in (await admin_client.get(f"/admin/infracciones/{original}")).text
 
 
+async def test_a_change_decided_on_a_status_that_is_no_longer_current_is_refused_on_the_status(repos, two_worlds):
+    ana, _ = two_worlds
+    infraccion_id = await record(repos, ana, "BBCD12", BASE)
+    await repos.infracciones.transition(infraccion_id, desde="registrada", to="notificada")
+    with pytest.raises(Conflict) as stale:
+        await repos.infracciones.transition(infraccion_id, desde="registrada", to="anulada", motivo="error")
+    assert stale.value.field == "estado"
+    assert stale.value.message == (
+        "Otra persona cambió el estado de esta infracción recién: ahora está notificada. Revise su estado actual antes de decidir."
+    )
+
+
 async def test_a_correction_keeping_the_plate_and_time_is_allowed(repos, two_worlds):
     """The original stays (annulled) with the same officer, plate and time: not a duplicate load."""
     ana, _ = two_worlds

@@ -343,6 +343,23 @@ async def test_vehicles_are_listed_in_the_order_asked(repos):
     assert await plates("marca_desc") == ["BBBB11", "DDDD33", "CCCC22"]
 
 
+@pytest.mark.parametrize(
+    "page,pages,shown",
+    [
+        (1, 1, [1]),
+        (1, 40, [1, 2, 3, None, 40]),
+        (3, 40, [1, 2, 3, 4, 5, None, 40]),
+        (4, 40, [1, 2, 3, 4, 5, 6, None, 40]),
+        (7, 40, [1, None, 5, 6, 7, 8, 9, None, 40]),
+        (38, 40, [1, None, 36, 37, 38, 39, 40]),
+        (40, 40, [1, None, 38, 39, 40]),
+    ],
+)
+def test_page_numbers_show_both_ends_and_two_pages_each_side_with_gaps_marked(page, pages, shown):
+    sort = paging.Sort("n", "n", False, int)
+    assert paging.KeysetPage([], pages * 10, page, 10, sort, None, None).numbers() == shown
+
+
 async def test_vehicle_and_officer_search(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
     await repos.vehiculos.create(placa_patente="ABCD12", marca="Toyota", color="Rojo", persona_id=ana.id)
