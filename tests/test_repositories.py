@@ -360,6 +360,36 @@ def test_page_numbers_show_both_ends_and_two_pages_each_side_with_gaps_marked(pa
     assert paging.KeysetPage([], pages * 10, page, 10, sort, None, None).numbers() == shown
 
 
+def test_page_links_carry_a_cursor_to_the_near_pages_and_to_the_last_one():
+    """From page 5 of 40: pages up to two away are reached from the first or last row shown (the
+    cursor skips the pages in between); page 1 needs no cursor, the last is the first page of the
+    reversed order; farther pages have no cursor and are served by skipping."""
+    sort = paging.Sort("n", "n", False, int)
+    first, last = (41, ObjectId()), (50, ObjectId())
+    page = paging.KeysetPage([], 400, 5, 10, sort, first, last)
+    cursor = paging.Cursor
+    assert page.link(1) == page.link(0) == paging.Link(1, None)
+    assert page.link(40) == page.link(41) == paging.Link(40, cursor("last", "n").encode())
+    assert page.link(6) == paging.Link(6, cursor("after", "n", *last).encode())
+    assert page.link(7) == paging.Link(7, cursor("after", "n", *last, skip=10).encode())
+    assert page.link(4) == paging.Link(4, cursor("before", "n", *first).encode())
+    assert page.link(3) == paging.Link(3, cursor("before", "n", *first, skip=10).encode())
+    assert page.link(8) == paging.Link(8, None) and page.link(2) == paging.Link(2, None)
+    empty = paging.KeysetPage([], 400, 5, 10, sort, None, None)
+    assert empty.link(6) == paging.Link(6, None) and empty.link(4) == paging.Link(4, None)
+
+
+def test_a_cursor_comes_back_from_its_url_form_or_not_at_all():
+    sort = paging.Sort("n", "n", False, int)
+    for made in (paging.Cursor("after", "n", 3, ObjectId(), skip=20), paging.Cursor("before", "n", 0, ObjectId()), paging.Cursor("last", "n")):
+        encoded = made.encode()
+        assert "=" not in encoded and paging.Cursor.decode(encoded, sort, per_page=10) == made
+    assert paging.Cursor.decode(paging.Cursor("after", "otra", 3, ObjectId()).encode(), sort, per_page=10) is None  # another order's
+    assert paging.Cursor.decode(paging.Cursor("after", "n", 3, ObjectId(), skip=21).encode(), sort, per_page=10) is None  # skips too far
+    assert paging.Cursor.decode(paging.Cursor("after", "n", "tres", ObjectId()).encode(), sort, per_page=10) is None  # another type
+    assert paging.Cursor.decode("no-es-un-cursor", sort, per_page=10) is None
+
+
 async def test_vehicle_and_officer_search(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
     await repos.vehiculos.create(placa_patente="ABCD12", marca="Toyota", color="Rojo", persona_id=ana.id)
@@ -483,6 +513,17 @@ async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, 
     async with client_meeting_fail_point(mongo_uri, "revoke-commit", **FAILED_COMMIT) as faulty:
         with pytest.raises(OperationFailure):
             await Repositories.over(faulty[db.name]).tokens.revoke(issued.record.id, oficial_id=oficial.id)
+    assert await stored(db) == before
+
+
+async def test_a_deactivation_whose_commit_fails_keeps_the_officer_active_and_his_tokens_alive(repos, db, mongo_uri):
+    """The flag, the emptied live list, the tokens marked revoked and the entry are one transaction."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4848)
+    await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4848)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "deactivate-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).oficiales.set_active(oficial.id, False)
     assert await stored(db) == before
 
 
