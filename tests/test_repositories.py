@@ -13,6 +13,7 @@ from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
 from domain.rules import MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
+from repositories.tokens import TokenRecord
 from services.demo_data import DemoData
 from services.tokens import TokenService
 from repositories import Repositories, paging, vehiculos
@@ -191,6 +192,35 @@ async def test_vehicle_and_officer_with_infracciones_cannot_be_deleted(repos):
         await repos.personas.delete(ana.id)
     assert (await repos.vehiculos.get(vehiculo.id)).n_infracciones == 1
     assert (await repos.oficiales.get(oficial.id)).n_infracciones == 1
+
+
+async def test_the_delete_refusals_say_how_many_infractions_and_link_them(repos):
+    ana = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="ABCD12", marca="Fiat", color="Rojo", persona_id=ana.id)
+    oficial = await repos.oficiales.create(nombre="Juan Soto", numero=42)
+    for minutes in (1, 2):
+        await record_infraction(repos, numero=42, placa="ABCD12", timestamp=dt.datetime(2026, 11, 1, 12, minutes, tzinfo=dt.timezone.utc))
+    with pytest.raises(StillReferenced) as vehicle:
+        await repos.vehiculos.delete(vehiculo.id)
+    assert vehicle.value.message == (
+        "No se puede borrar el vehículo ABCD12: tiene 2 infracciones registradas, que son registros legales. "
+        "Si cambió de dueño, edítelo y elija a la nueva persona propietaria."
+    )
+    with pytest.raises(StillReferenced) as officer:
+        await repos.oficiales.delete(oficial.id)
+    assert officer.value.message == (
+        "No se puede borrar al oficial N° 42: registró 2 infracciones, que son registros legales. "
+        "Puede desactivarlo en su lugar: sus tokens dejan de valer y sus infracciones se conservan."
+    )
+    assert [(r.label, r.filters) for r in vehicle.value.references + officer.value.references] == [
+        ("Ver sus infracciones", {"placa": "ABCD12"}), ("Ver sus infracciones", {"oficial": "42"}),
+    ]
+
+
+def test_a_token_is_expired_from_the_instant_it_expires():
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    record = TokenRecord("t", "j", "o", "", now - dt.timedelta(days=1), expira_en=now, revocado_en=None, motivo_revocacion=None)
+    assert (record.status(now - dt.timedelta(milliseconds=1)), record.status(now)) == ("vigente", "expirado")
 
 
 async def test_former_owner_named_in_an_infraction_cannot_be_deleted(repos):
