@@ -92,7 +92,9 @@ async def test_persona_with_vehicles_cannot_be_deleted_and_the_refusal_lists_the
         await repos.personas.delete(persona.id)
     assert [ref.label for ref in error.value.references] == ["AAAA11", "ZZZZ99"]
     assert all(ref.coleccion == "vehiculos" and ref.id for ref in error.value.references)
-    assert "AAAA11" in error.value.message and "ZZZZ99" in error.value.message
+    assert error.value.message == (
+        "No se puede borrar a Ana: todavía tiene 2 vehículos a su nombre: AAAA11, ZZZZ99. Transfiéralos a otra persona o bórrelos primero."
+    )
     assert (await repos.personas.get(persona.id)).n_vehiculos == 2
 
 
@@ -554,6 +556,26 @@ async def test_a_deactivation_whose_commit_fails_keeps_the_officer_active_and_hi
     async with client_meeting_fail_point(mongo_uri, "deactivate-commit", **FAILED_COMMIT) as faulty:
         with pytest.raises(OperationFailure):
             await Repositories.over(faulty[db.name]).oficiales.set_active(oficial.id, False)
+    assert await stored(db) == before
+
+
+async def test_an_officer_s_tokens_are_listed_newest_first(repos, db):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4949)
+    for hours in (1, 3, 2):
+        clock = FixedClock(dt.datetime(2026, 11, 1, hours, 0, tzinfo=dt.timezone.utc))
+        await TokenService(make_settings().jwt_secret, clock).issue(Repositories.over(db, clock=clock), numero=4949, label=f"t{hours}")
+    listed = [record.etiqueta for record in await repos.tokens.list_for_officer(oficial.id)]
+    assert listed == ["t3", "t2", "t1"]
+    assert [record.etiqueta for record in await repos.tokens.list_for_officer(oficial.id, limit=2)] == ["t3", "t2"]
+
+
+async def test_an_officer_delete_whose_commit_fails_keeps_him_and_his_tokens(repos, db, mongo_uri):
+    oficial = await repos.oficiales.create(nombre="Juan", numero=5050)
+    await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=5050)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "officer-delete-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).oficiales.delete(oficial.id)
     assert await stored(db) == before
 
 
