@@ -26,7 +26,8 @@ import pytest
 from bson import ObjectId
 from PIL import Image
 
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
+from services.images import photo_or_raise
 from repositories import Repositories, evidencias
 from tests.helpers.api import check_contract, jti_of, make_world, validate_schema
 from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, client_meeting_fail_point, make_settings, post_form
@@ -399,6 +400,30 @@ async def test_a_database_fault_at_any_write_leaves_nothing_behind(mongo, mongo_
             retry = await ev.subir(JPEG)
             assert retry.status_code == 201, retry.text
             assert len(await listed(db, infraccion_id)) == 1 and await files(db) == (2, 2)
+
+
+async def test_photos_racing_for_the_last_places_never_exceed_the_maximum(repos, db):
+    """Uploads that each found room when they began (the infraction read once, before any photo):
+    the listing takes only the places left, the others are refused as full and leave no file."""
+    world = await make_world(repos)
+    recorded, _ = await repos.infracciones.record(
+        numero_oficial=world.oficial.numero, jti=jti_of(world.token), placa_patente=world.vehiculo.placa_patente,
+        timestamp=repos.clock.now() - dt.timedelta(minutes=3), comentarios="",
+    )
+    oficial_id = ObjectId(world.oficial.id)
+    target = await repos.infracciones.evidence_target(recorded.id, oficial_id=oficial_id)
+
+    async def add(data: bytes) -> Any:
+        return await repos.infracciones.add_evidence(
+            target, oficial_id=oficial_id, data=data, sha256=hashlib.sha256(data).hexdigest(), photo=photo_or_raise(data),
+            max_count=MAX_PHOTOS, window=dt.timedelta(hours=24),
+        )
+
+    results = await asyncio.gather(*(add(image("PNG", color=(n, 0, 0))) for n in range(MAX_PHOTOS + 2)), return_exceptions=True)
+    refused = [result for result in results if isinstance(result, Conflict)]
+    assert len(results) - len(refused) == MAX_PHOTOS, results
+    assert [error.message for error in refused] == [f"La infracción ya tiene el máximo de {MAX_PHOTOS} fotos."] * 2
+    assert len(await listed(db, recorded.id)) == MAX_PHOTOS and await files(db) == (2 * MAX_PHOTOS, 2 * MAX_PHOTOS)
 
 
 async def test_a_listing_whose_answer_is_lost_keeps_the_files_of_the_photo_it_listed(mongo_uri, db):
