@@ -231,6 +231,7 @@ async def test_photos_are_accepted_for_24_hours_after_the_load_and_then_409(ev: 
     ev.app.clock.advance(seconds=1)
     body = problem(await ev.subir(PNG), 409)
     assert body["detail"] == "Pasaron más de 24 horas desde que se cargó la infracción: ya no admite fotos."
+    assert body["errors"] == [{"campo": "cuerpo", "mensaje": body["detail"]}]
     assert len(await listed(db, ev.infraccion_id)) == 1 and await files(db) == (2, 2)
     # The photo that did arrive in time is still answered.
     assert (await ev.subir(JPEG)).status_code == 200
@@ -280,6 +281,7 @@ async def test_an_annulled_infraction_takes_no_more_photos(ev: Evidence, db):
     await ev.app.repos.infracciones.transition(ev.infraccion_id, desde="registrada", to="anulada", motivo="Cargada por error.")
     refused = problem(await ev.subir(PNG), 409)
     assert refused["detail"] == "La infracción está anulada: ya no admite fotos."
+    assert refused["errors"] == [{"campo": "cuerpo", "mensaje": refused["detail"]}]
     assert (await ev.subir(JPEG)).status_code == 200  # a retry of a photo listed before is still answered
     assert len(await listed(db, ev.infraccion_id)) == 1
 
