@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
 
 import pytest
 from bson import ObjectId
@@ -19,7 +20,7 @@ from bson import ObjectId
 from repositories import Repositories
 from domain.errors import Conflict, CredentialNotLive, MissingReference, NotFound, StillReferenced
 from services.tokens import TokenService
-from tests.helpers.app import client_meeting_fail_point, record_infraction
+from tests.helpers.app import ROOT, client_meeting_fail_point, record_infraction
 from tests.helpers.commands import Recorder
 
 ROUNDS = 30
@@ -306,3 +307,11 @@ async def test_deactivating_an_officer_keeps_a_rename_saved_meanwhile(repos, mon
     final = await repos.oficiales.get(oficial.id)
     assert (final.nombre, final.activo) == ("Nombre Nuevo", False)
     assert (await repos.oficiales.collection.find_one({"numero": 7373}))["token_jtis"] == []
+
+
+@pytest.mark.parametrize("patch", sorted((ROOT / "mutation" / "guards").glob("*.patch")), ids=lambda path: path.stem)
+def test_each_guard_patch_still_applies_to_today_s_code(patch):
+    """``make mutation`` proves each race test above by applying a patch that makes its guard
+    non-atomic; a patch that no longer applies (the code moved on) would stop that proof."""
+    checked = subprocess.run(["git", "apply", "--check", str(patch)], cwd=ROOT, capture_output=True, text=True)
+    assert checked.returncode == 0, f"{patch.name} no longer applies: rewrite it for today's code\n{checked.stderr}"
