@@ -382,6 +382,7 @@ async def test_vehicles_are_listed_in_the_order_asked(repos):
         (1, 40, [1, 2, 3, None, 40]),
         (3, 40, [1, 2, 3, 4, 5, None, 40]),
         (4, 40, [1, 2, 3, 4, 5, 6, None, 40]),
+        (5, 40, [1, None, 3, 4, 5, 6, 7, None, 40]),  # a gap of a single page is a gap too
         (7, 40, [1, None, 5, 6, 7, 8, 9, None, 40]),
         (38, 40, [1, None, 36, 37, 38, 39, 40]),
         (40, 40, [1, None, 38, 39, 40]),
@@ -407,6 +408,7 @@ def test_page_links_carry_a_cursor_to_the_near_pages_and_to_the_last_one():
     assert page.link(4) == paging.Link(4, cursor("before", "n", *first).encode())
     assert page.link(3) == paging.Link(3, cursor("before", "n", *first, skip=10).encode())
     assert page.link(8) == paging.Link(8, None) and page.link(2) == paging.Link(2, None)
+    assert page.link(5) == paging.Link(5, None)  # the page shown is not a link to itself
     empty = paging.KeysetPage([], 400, 5, 10, sort, None, None)
     assert empty.link(6) == paging.Link(6, None) and empty.link(4) == paging.Link(4, None)
 
