@@ -278,6 +278,14 @@ async def test_a_change_decided_on_a_status_that_is_no_longer_current_is_refused
     )
 
 
+async def test_an_infraction_that_does_not_exist_is_named_in_the_refusal(repos):
+    missing = ObjectId()
+    for infraccion_id, message in ((str(missing), f"No existe la infracción {missing}."), ("no-es-un-id", "No existe infracción con id 'no-es-un-id'.")):
+        with pytest.raises(NotFound) as refused:
+            await repos.infracciones.get(infraccion_id)
+        assert refused.value.message == message
+
+
 async def test_a_correction_keeping_the_plate_and_time_is_allowed(repos, two_worlds):
     """The original stays (annulled) with the same officer, plate and time: not a duplicate load."""
     ana, _ = two_worlds

@@ -734,6 +734,25 @@ async def test_a_logout_whose_commit_fails_keeps_the_session_and_writes_no_entry
     assert await stored(db) == before
 
 
+async def test_a_vehicle_delete_whose_commit_fails_keeps_it_and_its_owner_s_count(repos, db, mongo_uri):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="COMM01", marca="Kia", color="Gris", persona_id=ana.id)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "vehicle-delete-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).vehiculos.delete(vehiculo.id)
+    assert await stored(db) == before
+
+
+async def test_a_persona_delete_whose_commit_fails_keeps_her(repos, db, mongo_uri):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "persona-delete-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).personas.delete(ana.id)
+    assert await stored(db) == before
+
+
 async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
     """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
     the fields of one written by its repository (the same builders), dated from the loader's clock."""
