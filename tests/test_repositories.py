@@ -753,6 +753,33 @@ async def test_a_persona_delete_whose_commit_fails_keeps_her(repos, db, mongo_ur
     assert await stored(db) == before
 
 
+async def test_a_transfer_whose_commit_fails_changes_neither_owner_nor_the_vehicle(repos, db, mongo_uri):
+    ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
+    beto = await repos.personas.create(nombre="Beto", correo="beto.commit@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="COMM02", marca="Kia", color="Gris", persona_id=ana.id)
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "transfer-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await Repositories.over(faulty[db.name]).vehiculos.edit(
+                vehiculo.id, placa_patente="COMM03", marca="Kia", color="Rojo", persona_id=beto.id
+            )
+    assert await stored(db) == before
+
+
+async def test_a_vehicle_edit_keeps_its_owner_findable_and_is_in_the_trail(repos, db):
+    """Edited without a change of owner, the vehicle's search terms still carry its own owner's
+    name (not another persona's), and its entry names it with what changed."""
+    await repos.personas.create(nombre="Zacarías Otro", correo="otro@example.cl")
+    ana = await repos.personas.create(nombre="Ana Quiroga", correo="ana.quiroga@example.cl")
+    vehiculo = await repos.vehiculos.create(placa_patente="EDIT02", marca="Kia", color="Gris", persona_id=ana.id)
+    await repos.vehiculos.edit(vehiculo.id, placa_patente="EDIT02", marca="Kia", color="Rojo", persona_id=ana.id)
+    assert [v.placa_patente for v in (await repos.vehiculos.search(q="quiroga")).items] == ["EDIT02"]
+    assert (await repos.vehiculos.search(q="zacarias")).items == []
+    [entry] = await db["auditoria"].find({"accion": "editar", "coleccion": "vehiculos"}).to_list(None)
+    assert entry["documento_id"] == ObjectId(vehiculo.id)
+    assert (entry["antes"]["color"], entry["despues"]["color"]) == ("Gris", "Rojo")
+
+
 async def test_the_bulk_loader_writes_in_batches_the_shapes_the_repositories_write(db, repos):
     """Batches of 5 for 12 rows: the progress sees each batch, and each document loaded has exactly
     the fields of one written by its repository (the same builders), dated from the loader's clock."""
