@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import OperationFailure
 
 from domain.audit import Actor
 from domain.errors import Conflict, NotFound
@@ -21,7 +20,7 @@ from repositories.auditoria import NEWEST_FIRST, AuditFilters
 from repositories.paging import Cursor
 from tests.helpers.api import jti_of, make_world
 from services.tokens import TokenService
-from tests.helpers.app import ADMIN_USERNAME, FAILED_COMMIT, ROOT, client_meeting_fail_point, make_settings, post_form, stored
+from tests.helpers.app import ADMIN_USERNAME, ROOT, assert_a_failed_commit_changes_nothing, client_meeting_fail_point, make_settings, post_form
 
 ROLE = ROOT / "docker" / "mongo" / "app-role.json"
 
@@ -112,11 +111,7 @@ async def test_a_status_change_whose_commit_fails_changes_nothing(repos, db, mon
         numero_oficial=world.oficial.numero, jti=jti_of(world.token), placa_patente=world.vehiculo.placa_patente,
         timestamp=repos.clock.now() - dt.timedelta(minutes=5), comentarios="",
     )
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "transition-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).infracciones.transition(recorded.id, desde="registrada", to="notificada")
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.infracciones.transition(recorded.id, desde="registrada", to="notificada"))
 
 
 async def test_status_changes_and_corrections_are_in_the_trail(repos, db):

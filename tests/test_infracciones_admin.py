@@ -14,15 +14,13 @@ from decimal import Decimal
 import httpx
 import pytest
 from bson import ObjectId
-from pymongo.errors import OperationFailure
 
 from domain import lifecycle, rules
 from domain.errors import Conflict, InvalidValue, NotFound
-from repositories import Repositories
 from repositories.infracciones import listing
 from repositories.infracciones.listing import InfraccionFilters
 from tests.helpers.api import World, jti_of, make_world
-from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, post_form, stored
+from tests.helpers.app import assert_a_failed_commit_changes_nothing, post_form
 
 UTC = dt.timezone.utc
 BASE = dt.datetime(2026, 11, 10, 15, 0, tzinfo=UTC)  # 12:00 in Santiago (UTC-3 in November)
@@ -320,13 +318,8 @@ async def test_a_correction_whose_commit_fails_changes_nothing(repos, db, mongo_
     one transaction: none of them stays."""
     ana, _ = two_worlds
     original = await record(repos, ana, "BBCD12", BASE)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "correction-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).infracciones.replace(
-                original, desde="registrada", motivo="placa mal leída", placa_patente="ZZXY98", timestamp=BASE, comentarios=""
-            )
-    assert await stored(db) == before
+    correct = {"desde": "registrada", "motivo": "placa mal leída", "placa_patente": "ZZXY98", "timestamp": BASE, "comentarios": ""}
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.infracciones.replace(original, **correct))
 
 
 async def test_the_export_is_a_spanish_spreadsheet_csv_of_the_filtered_list(admin_client, repos, two_worlds):

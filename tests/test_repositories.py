@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 from bson import ObjectId
-from pymongo.errors import OperationFailure
 
 from domain.clock import FixedClock
 from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
@@ -17,7 +16,7 @@ from repositories.tokens import TokenRecord
 from services.demo_data import DemoData
 from services.tokens import TokenService
 from repositories import Repositories, paging, vehiculos
-from tests.helpers.app import FAILED_COMMIT, client_meeting_fail_point, make_settings, record_infraction, stored
+from tests.helpers.app import assert_a_failed_commit_changes_nothing, client_meeting_fail_point, make_settings, record_infraction
 
 
 
@@ -102,11 +101,9 @@ async def test_a_persona_edit_whose_commit_fails_changes_neither_her_nor_her_veh
     """Her new name, its entry and her vehicles' search terms are one transaction: none of them stays."""
     persona = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
     await repos.vehiculos.create(placa_patente="EDIT01", marca="Kia", color="Gris", persona_id=persona.id)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "persona-edit-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).personas.edit(persona.id, nombre="Ana María", correo="ana.maria@example.cl")
-    assert await stored(db) == before
+    edit = {"nombre": "Ana María", "correo": "ana.maria@example.cl"}
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.personas.edit(persona.id, **edit))
+
 
 # -- vehículos ---------------------------------------------------------------------------------
 
@@ -543,22 +540,14 @@ async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, 
     transaction: none of them changes."""
     oficial = await repos.oficiales.create(nombre="Juan", numero=4646)
     issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4646)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "revoke-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).tokens.revoke(issued.record.id, oficial_id=oficial.id)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.tokens.revoke(issued.record.id, oficial_id=oficial.id))
 
 
 async def test_a_deactivation_whose_commit_fails_keeps_the_officer_active_and_his_tokens_alive(repos, db, mongo_uri):
     """The flag, the emptied live list, the tokens marked revoked and the entry are one transaction."""
     oficial = await repos.oficiales.create(nombre="Juan", numero=4848)
     await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4848)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "deactivate-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).oficiales.set_active(oficial.id, False)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.oficiales.set_active(oficial.id, False))
 
 
 async def test_an_officer_s_tokens_are_listed_newest_first(repos, db):
@@ -574,11 +563,7 @@ async def test_an_officer_s_tokens_are_listed_newest_first(repos, db):
 async def test_an_officer_delete_whose_commit_fails_keeps_him_and_his_tokens(repos, db, mongo_uri):
     oficial = await repos.oficiales.create(nombre="Juan", numero=5050)
     await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=5050)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "officer-delete-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).oficiales.delete(oficial.id)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.oficiales.delete(oficial.id))
 
 
 async def test_unticking_activo_in_the_edit_form_revokes_the_tokens_for_that_reason(repos):
@@ -716,54 +701,33 @@ async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessio
     """The account, the end of its sessions and the entry are one transaction: none of them stays."""
     admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
     await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "admin-delete-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).admins.delete("root")
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.admins.delete("root"))
 
 
 async def test_a_logout_whose_commit_fails_keeps_the_session_and_writes_no_entry(repos, db, mongo_uri):
     """The end of the session and its entry in the trail are one transaction: neither stays."""
     admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
     token = await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "logout-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).sesiones.close(token)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.sesiones.close(token))
 
 
 async def test_a_vehicle_delete_whose_commit_fails_keeps_it_and_its_owner_s_count(repos, db, mongo_uri):
     ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
     vehiculo = await repos.vehiculos.create(placa_patente="COMM01", marca="Kia", color="Gris", persona_id=ana.id)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "vehicle-delete-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).vehiculos.delete(vehiculo.id)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.vehiculos.delete(vehiculo.id))
 
 
 async def test_a_persona_delete_whose_commit_fails_keeps_her(repos, db, mongo_uri):
     ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "persona-delete-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).personas.delete(ana.id)
-    assert await stored(db) == before
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.personas.delete(ana.id))
 
 
 async def test_a_transfer_whose_commit_fails_changes_neither_owner_nor_the_vehicle(repos, db, mongo_uri):
     ana = await repos.personas.create(nombre="Ana", correo="ana.commit@example.cl")
     beto = await repos.personas.create(nombre="Beto", correo="beto.commit@example.cl")
     vehiculo = await repos.vehiculos.create(placa_patente="COMM02", marca="Kia", color="Gris", persona_id=ana.id)
-    before = await stored(db)
-    async with client_meeting_fail_point(mongo_uri, "transfer-commit", **FAILED_COMMIT) as faulty:
-        with pytest.raises(OperationFailure):
-            await Repositories.over(faulty[db.name]).vehiculos.edit(
-                vehiculo.id, placa_patente="COMM03", marca="Kia", color="Rojo", persona_id=beto.id
-            )
-    assert await stored(db) == before
+    transfer = {"placa_patente": "COMM03", "marca": "Kia", "color": "Rojo", "persona_id": beto.id}
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.vehiculos.edit(vehiculo.id, **transfer))
 
 
 async def test_a_vehicle_edit_keeps_its_owner_findable_and_is_in_the_trail(repos, db):

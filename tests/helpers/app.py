@@ -8,10 +8,12 @@ import dataclasses
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import httpx
+import pytest
 import tornado.netutil
+from pymongo.errors import OperationFailure
 
 from config import Settings
 from domain.clock import FixedClock
@@ -109,6 +111,16 @@ async def client_meeting_fail_point(
 FAILED_COMMIT = {"failCommands": ["commitTransaction"], "errorCode": 8}
 """The fail point's data for a refused commit: not a transient error, so the driver does not run the
 transaction again, and none of its writes are kept."""
+
+
+async def assert_a_failed_commit_changes_nothing(db: Any, mongo_uri: str, write: Callable[[Repositories], Awaitable[Any]]) -> None:
+    """Run ``write`` with repositories whose transaction commit is refused: it must fail, and every
+    document of ``db`` stays as it was (a write moved out of its transaction would stay)."""
+    before = await stored(db)
+    async with client_meeting_fail_point(mongo_uri, "failed-commit", **FAILED_COMMIT) as faulty:
+        with pytest.raises(OperationFailure):
+            await write(Repositories.over(faulty[db.name]))
+    assert await stored(db) == before
 
 
 async def stored(db: Any) -> dict[str, list[dict[str, Any]]]:
