@@ -169,7 +169,5 @@ async def fetch_page(
 
 
 def row_key(doc: dict[str, Any], sort: Sort) -> tuple[Any, ObjectId]:
-    value: Any = doc
-    for part in sort.field.split("."):
-        value = value.get(part) if isinstance(value, dict) else None
-    return value, doc["_id"]
+    """A row's place in the order: its sort value (every sort field is a top-level one) and its id."""
+    return doc.get(sort.field), doc["_id"]

@@ -313,7 +313,8 @@ async def test_a_refusal_comes_before_the_photo_is_received(ev: Evidence, db, wh
 @pytest.mark.parametrize("infraccion_id", ["no-es-un-id", "0" * 23, "zz" * 12])
 async def test_a_malformed_infraction_id_is_404(ev: Evidence, db, infraccion_id):
     body = problem(await ev.subir(JPEG, infraccion_id=infraccion_id), 404)
-    assert body["detail"].startswith("No existe")
+    assert body["detail"] == f"No existe una infracción {infraccion_id} cargada por usted."  # as for an unknown id
+    assert body["errors"] == [{"campo": "id", "mensaje": body["detail"]}]
     await assert_nothing_stored(db, ev.infraccion_id)
 
 

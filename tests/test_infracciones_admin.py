@@ -160,6 +160,21 @@ async def test_the_detail_page_shows_the_record_as_recorded_and_as_it_is_now(adm
     assert f"/admin/infracciones/{infraccion_id}/historial" in text
 
 
+@pytest.mark.parametrize(
+    "page,list_filter",
+    [("vehiculos/{vehiculo}", "placa=BBCD12"), ("personas/{persona}", "correo=ana.perez%40example.cl"), ("oficiales/{oficial}", "oficial=42")],
+)
+async def test_a_record_s_page_lists_its_ten_latest_infractions_and_links_to_all(admin_client, repos, two_worlds, page, list_filter):
+    ana, beto = two_worlds
+    made = [await record(repos, ana, "BBCD12", BASE + dt.timedelta(minutes=minute)) for minute in range(12)]
+    await record(repos, beto, "ZZXY98", BASE + dt.timedelta(minutes=30))  # someone else's, newer than all
+    url = "/admin/" + page.format(vehiculo=ana.vehiculo.id, persona=ana.persona.id, oficial=ana.oficial.id)
+    response = await admin_client.get(url)
+    assert response.status_code == 200
+    assert ids(response) == made[::-1][:10]  # the ten latest, newest first
+    assert f'href="/admin/infracciones/?{list_filter}"' in response.text
+
+
 async def transition(http: httpx.AsyncClient, infraccion_id: str, desde: str, to: str, motivo: str = "") -> httpx.Response:
     """What the status form on the infraction's page sends: the status seen, the one chosen, a reason."""
     data = {"desde": desde, "estado": to, "motivo": motivo}

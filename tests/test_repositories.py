@@ -517,6 +517,10 @@ async def test_unknown_records_are_refused_with_their_message(repos):
     expected = [
         (repos.tokens.revoke(missing, oficial_id=oficial.id), "El token no existe."),
         (repos.personas.update(missing, nombre="X", correo="x2@example.cl"), f"No existe la persona {missing}."),
+        (repos.personas.get(missing), f"No existe la persona {missing}."),
+        (repos.vehiculos.get(missing), f"No existe el vehículo {missing}."),
+        (repos.oficiales.get(missing), f"No existe el oficial {missing}."),
+        (repos.oficiales.update(missing, nombre="X", numero=4344, activo=True), f"No existe el oficial {missing}."),
     ]
     for operation, message in expected:
         with pytest.raises(NotFound) as refused:
@@ -533,6 +537,21 @@ async def test_revoking_twice_keeps_the_first_revocation(repos):
     assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
     stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
     assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_deactivating_an_officer_keeps_the_revocations_made_before(db):
+    clock = FixedClock(dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc))
+    repos = Repositories.over(db, clock=clock)
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4343)
+    service = TokenService(make_settings().jwt_secret, clock)
+    lost, _ = [await service.issue(repos, numero=4343, label=label) for label in ("perdido", "vigente")]
+    await repos.tokens.revoke(lost.record.id, oficial_id=oficial.id, reason="teléfono perdido")
+    revoked_at = clock.now()
+    clock.advance(hours=3)
+    await repos.oficiales.set_active(oficial.id, False)
+    records = {r.etiqueta: r for r in await repos.tokens.list_for_officer(oficial.id)}
+    assert (records["perdido"].revocado_en, records["perdido"].motivo_revocacion) == (revoked_at, "teléfono perdido")
+    assert (records["vigente"].revocado_en, records["vigente"].motivo_revocacion) == (clock.now(), "oficial desactivado")
 
 
 async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, mongo_uri):

@@ -16,7 +16,6 @@ from pymongo import ReturnDocument
 
 from domain import lifecycle, rules
 from domain.errors import Conflict, NotFound
-from repositories.base import object_id
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
@@ -37,7 +36,9 @@ class EvidenceMixin:
     async def evidence_target(self, infraccion_id: str, *, oficial_id: ObjectId) -> dict[str, Any]:
         """The infraction a photo is for, if this officer loaded it (read before the photo arrives);
         another officer's infraction is as unknown as one that does not exist."""
-        doc = await self.collection.find_one(self._owned(infraccion_id, oficial_id), TARGET_FIELDS)
+        doc = None
+        if ObjectId.is_valid(infraccion_id):  # a malformed id names an infraction that does not exist either
+            doc = await self.collection.find_one(self._owned(ObjectId(infraccion_id), oficial_id), TARGET_FIELDS)
         if doc is None:
             raise NotFound(f"No existe una infracción {infraccion_id} cargada por usted.", field="infraccion")
         return doc
@@ -79,8 +80,8 @@ class EvidenceMixin:
         return entry, True
 
     @staticmethod
-    def _owned(infraccion_id: str | ObjectId, oficial_id: ObjectId) -> dict[str, Any]:
-        return {"_id": object_id(str(infraccion_id), "infracción"), "oficial_id": oficial_id}
+    def _owned(infraccion_id: ObjectId, oficial_id: ObjectId) -> dict[str, Any]:
+        return {"_id": infraccion_id, "oficial_id": oficial_id}
 
     async def _remove_files(self, entry: dict[str, Any]) -> None:
         await self._evidencias.remove(entry["id"])
