@@ -233,6 +233,21 @@ async def test_a_change_cannot_apply_to_the_past_or_within_the_notice(app: Clock
     assert await db["catalogo"].count_documents({"codigo": CODE}) == 1
 
 
+@pytest.mark.parametrize(
+    "change,field",
+    [({"descripcion": "  "}, "descripcion"), ({"articulo": "x" * (catalogo.ARTICLE_MAX + 1)}, "articulo"), ({"gravedad": "leve-ish"}, "gravedad")],
+)
+async def test_a_refused_version_names_the_field_to_fix(app: Clocked, db, change, field):
+    version = {
+        "codigo": CODE, "descripcion": "Otra", "gravedad": "grave", "multa_min": Decimal("1"), "multa_max": Decimal("1.5"),
+        "articulo": "", "vigente_desde": app.clock.now() + catalogo.NOTICE,
+    }
+    with pytest.raises(InvalidValue) as refused:
+        await app.repos.catalogo.add_version(**{**version, **change})
+    assert refused.value.field == field
+    assert await db["catalogo"].count_documents({"codigo": CODE}) == 1
+
+
 async def test_a_change_cannot_start_before_the_latest_version_of_its_code(app: Clocked, db):
     """The version in force is the one that started last. A change written after a scheduled one
     but starting before it would be in force only until the older one starts, and a retirement

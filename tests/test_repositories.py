@@ -358,6 +358,15 @@ async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, d
     assert sum(backward, []) == everything
 
 
+async def test_a_page_past_the_end_of_a_one_page_list_is_its_only_page(db):
+    collection = db["paging_probe"]
+    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
+    await collection.insert_many([{"n": n} for n in (1, 2, 3)])
+    for asked in (1, 2, 9):
+        docs, shown = await paging.fetch_page(collection, query={}, sort=paging.Sort("n", "n", False, int), per_page=5, total=3, hint="n_id", page=asked)
+        assert ([doc["n"] for doc in docs], shown) == ([1, 2, 3], 1)
+
+
 async def test_vehicles_are_listed_in_the_order_asked(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana.orden@example.cl")
     for placa, marca in (("BBBB11", "Kia"), ("CCCC22", "Audi"), ("DDDD33", "Fiat")):
@@ -415,6 +424,9 @@ def test_a_cursor_comes_back_from_its_url_form_or_not_at_all():
     for made in (paging.Cursor("after", "n", 3, ObjectId(), skip=20), paging.Cursor("before", "n", 0, ObjectId()), paging.Cursor("last", "n")):
         encoded = made.encode()
         assert "=" not in encoded and paging.Cursor.decode(encoded, sort, per_page=10) == made
+    by_time = paging.Sort("t", "t", True, dt.datetime)
+    at = paging.Cursor("after", "t", dt.datetime(2026, 11, 10, 15, 0, 0, 123000, tzinfo=dt.timezone.utc), ObjectId())
+    assert paging.Cursor.decode(at.encode(), by_time, per_page=10) == at  # a time comes back aware, in UTC
     assert paging.Cursor.decode(paging.Cursor("after", "otra", 3, ObjectId()).encode(), sort, per_page=10) is None  # another order's
     assert paging.Cursor.decode(paging.Cursor("after", "n", 3, ObjectId(), skip=21).encode(), sort, per_page=10) is None  # skips too far
     assert paging.Cursor.decode(paging.Cursor("after", "n", "tres", ObjectId()).encode(), sort, per_page=10) is None  # another type
