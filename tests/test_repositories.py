@@ -358,6 +358,20 @@ async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, d
     assert sum(backward, []) == everything
 
 
+@pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
+async def test_a_page_asked_by_its_number_shows_the_rows_of_that_page(db, descending):
+    """A number typed in the URL has no cursor: it is served by skipping from the nearer end, and
+    shows the same rows as walking there (11 rows, 2 a page: the last page holds one)."""
+    collection = db["paging_probe"]
+    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
+    await collection.insert_many([{"n": n} for n in (5, 1, 4, 4, 2, 3, 1, 5, 2, 3, 4)])
+    everything = sorted(await collection.find().to_list(None), key=lambda doc: (doc["n"], doc["_id"]), reverse=descending)
+    sort = paging.Sort("n", "n", descending, int)
+    for number in range(1, 7):
+        docs, shown = await paging.fetch_page(collection, query={}, sort=sort, per_page=2, total=11, hint="n_id", page=number)
+        assert (docs, shown) == (everything[(number - 1) * 2 : number * 2], number), number
+
+
 async def test_a_page_past_the_end_of_a_one_page_list_is_its_only_page(db):
     collection = db["paging_probe"]
     await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
