@@ -19,7 +19,7 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import ConnectionFailure
 
-from domain import catalogo
+from domain import catalogo, rules
 from domain.errors import Conflict, InvalidValue
 from repositories import Repositories
 from repositories import catalogo as catalogo_repository
@@ -165,6 +165,7 @@ async def test_a_new_version_applies_from_its_date_and_old_infractions_keep_thei
         codigo=CODE, descripcion="No respetar la luz roja (texto corregido).", gravedad="grave", multa_min=Decimal("1"),
         multa_max=Decimal("1.5"), articulo="Ley 18.290, art. 200", vigente_desde=change,
     )
+    written_at = app.clock.now()
     # Written, but not in force yet: a load now still gets version 1.
     still_first = await app.cargar(codigo=CODE, timestamp=app.at(t0 - dt.timedelta(minutes=4)))
     assert still_first.json()["infraccion"] == V1_OFFENCE
@@ -187,6 +188,7 @@ async def test_a_new_version_applies_from_its_date_and_old_infractions_keep_thei
     assert [(v["version"], v["descripcion"], v["gravedad"]) for v in versions] == [
         (1, DESCRIPTION, "gravisima"), (2, "No respetar la luz roja (texto corregido).", "grave")
     ]
+    assert (await db["catalogo"].find_one({"codigo": CODE, "version": 2}))["creado_en"] == rules.to_millisecond(written_at)
 
     # The public report shows each infraction's offence as it was issued.
     report = await app.http.get("/api/generar_informe", params={"email": app.world.persona.correo})

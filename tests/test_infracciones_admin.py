@@ -61,6 +61,12 @@ async def test_the_list_shows_every_infraction_newest_first_by_default(admin_cli
     assert "6 infracciones" in response.text
 
 
+async def test_the_dashboard_shows_the_latest_infractions_by_their_own_time(admin_client, repos, sample):
+    assert [i.id for i in await repos.infracciones.latest(limit=4)] == sample[::-1][:4]
+    page = (await admin_client.get("/admin/")).text
+    assert ids(httpx.Response(200, text=page[page.index("Últimas infracciones") :])) == sample[::-1]
+
+
 @pytest.mark.parametrize(
     "params,expected",
     [

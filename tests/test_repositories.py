@@ -356,6 +356,15 @@ async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, d
         backward.insert(0, await page(number, paging.Cursor("before", "n", *paging.row_key(backward[0][0], sort))))
     assert sum(forward, []) == everything
     assert sum(backward, []) == everything
+    assert [len(rows) for rows in forward] == [len(rows) for rows in backward] == [2, 2, 2, 1]  # the last page holds the rest
+    # A cursor whose rows have gone (deleted meanwhile): the end it was heading to.
+    beyond = paging.Cursor("after", "n", 99 if not descending else -99, ObjectId())
+    assert await paging.fetch_page(collection, query={}, sort=sort, per_page=2, total=7, hint="n_id", page=3, cursor=beyond) == (everything[6:], 4)
+    before = paging.Cursor("before", "n", -99 if not descending else 99, ObjectId())
+    assert await paging.fetch_page(collection, query={}, sort=sort, per_page=2, total=7, hint="n_id", page=2, cursor=before) == (everything[:2], 1)
+    low = [doc for doc in everything if doc["n"] <= 2]  # and within the list's filters
+    filtered = await paging.fetch_page(collection, query={"n": {"$lte": 2}}, sort=sort, per_page=2, total=5, hint="n_id", page=2, cursor=beyond)
+    assert filtered == (low[4:], 3)
 
 
 @pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
