@@ -163,13 +163,9 @@ class RecordRepository:
         return deleted
 
     async def _create(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Insert ``doc`` with its audit entry in one transaction."""
-
-        async def write(session: AsyncClientSession) -> dict[str, Any]:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
-            return await self._insert(doc, session)
-
-        return await self._transaction(write, doc)
+        """Insert ``doc`` with its audit entry in one transaction. A transaction the driver runs again
+        inserts it again with the same ``_id``: the attempt it gave up kept nothing."""
+        return await self._transaction(lambda session: self._insert(doc, session), doc)
 
     async def _some(self, ids: Iterable[str], entity: str) -> list[dict[str, Any]]:
         """The documents with these ids that exist (a bulk action's selection)."""

@@ -182,7 +182,6 @@ class CatalogoRepository:
         doc = new_document(version, now=rules.to_millisecond(self._clock.now()))
 
         async def write(session: AsyncClientSession) -> None:
-            doc.pop("_id", None)
             await self.collection.insert_one(doc, session=session)
             await self._audit.record(
                 session, accion=_action(version), coleccion=COLLECTION,

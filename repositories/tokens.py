@@ -96,7 +96,6 @@ class TokenRepository:
         }
 
         async def write(session: AsyncClientSession) -> None:
-            doc.pop("_id", None)  # a retried transaction inserts afresh
             await self.collection.insert_one(doc, session=session)
             if not await self._oficiales.add_live_token(oficial_id, jti, session=session):
                 raise NotFound("El oficial no existe o está inactivo: no se le puede emitir un token.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from repositories.catalogo import CatalogCache
 from services import initial_catalogue
 from services.database import mongo_client
 from tests.helpers.api import cargar, check_contract, make_world
+from tests.helpers.app import assert_a_failed_commit_changes_nothing, client_meeting_fail_point
 from tests.helpers.clocked import CODE, DESCRIPTION, Clocked, add_code, clocked_app, start_of_test
 from tests.helpers.commands import Recorder
 from tests.helpers.load import until
@@ -299,6 +301,37 @@ async def test_a_version_is_never_rewritten(app: Clocked, db):
     changed = catalogo.Version(CODE, 1, "Texto cambiado", "leve", Decimal("0.2"), Decimal("0.5"), "", app.clock.now())
     assert await app.repos.catalogo.load([changed]) == 0
     assert await db["catalogo"].find_one({"codigo": CODE, "version": 1}) == before
+
+
+async def test_a_version_whose_commit_fails_leaves_neither_the_version_nor_its_entry(app: Clocked, db, mongo_uri):
+    desde = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: add_code(faulty, "NUEVO-1", desde=desde))
+
+
+async def test_a_version_retried_by_its_transaction_is_written_once(app: Clocked, db, mongo_uri):
+    desde = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    transient = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    recorder = Recorder()
+    async with client_meeting_fail_point(mongo_uri, "retried-version", listeners=(recorder,), **transient) as retried:
+        await add_code(Repositories.over(retried[db.name]), "NUEVO-2", desde=desde)
+    assert recorder.names().count("abortTransaction") == 1  # the first attempt was given up, and run again
+    [version] = await db["catalogo"].find({"codigo": "NUEVO-2"}).to_list(None)
+    [entry] = await db["auditoria"].find({"coleccion": "catalogo", "documento_id": version["_id"]}).to_list(None)
+    assert entry["despues"] == {k: v for k, v in version.items() if k not in ("_id", "creado_en")}  # its time is the entry's own
+
+
+async def test_two_administrators_writing_the_same_next_version_get_one_and_an_explained_refusal(app: Clocked, db):
+    """Both read version 1 as the latest and write a version 2: the unique (código, versión) index
+    keeps one, and the other is told why. The test calls ``_write``, where the race lands, so that
+    it does not depend on how two requests interleave."""
+    change = app.clock.now() + catalogo.NOTICE
+    mine = catalogo.Version(CODE, 2, "Mía", "grave", Decimal("1"), Decimal("1.5"), "", change)
+    theirs = dataclasses.replace(mine, descripcion="Suya")
+    await app.repos.catalogo._write(mine)
+    with pytest.raises(Conflict) as refused:
+        await app.repos.catalogo._write(theirs)
+    assert (refused.value.message, refused.value.field) == (f"El código {CODE} cambió mientras tanto; revise sus versiones.", "codigo")
+    assert [v.descripcion for v in await app.repos.catalogo.versions(CODE)] == [DESCRIPTION, "Mía"]
 
 
 def test_the_catalogue_repository_has_no_way_to_edit_or_delete_a_version():

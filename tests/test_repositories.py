@@ -17,6 +17,7 @@ from services.demo_data import DemoData
 from services.tokens import TokenService
 from repositories import Repositories, paging, vehiculos
 from tests.helpers.app import assert_a_failed_commit_changes_nothing, client_meeting_fail_point, make_settings, record_infraction
+from tests.helpers.commands import Recorder
 
 
 
@@ -740,6 +741,26 @@ async def test_a_vehicle_delete_retried_by_its_transaction_still_deletes_once(re
     with pytest.raises(NotFound):
         await repos.vehiculos.get(vehiculo.id)
     assert (await repos.personas.get(persona.id)).n_vehiculos == 0
+
+
+@pytest.mark.parametrize("what", ["persona", "token"])
+async def test_a_creation_retried_by_its_transaction_creates_once(repos, mongo_uri, what):
+    """The driver runs a transaction again after a transient error, inserting the same document
+    (with the ``_id`` the first attempt gave it): the attempt it gave up kept nothing."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=4141)
+    transient = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+    recorder = Recorder()
+    async with client_meeting_fail_point(mongo_uri, "retried-create", listeners=(recorder,), **transient) as retried_client:
+        retried = Repositories.over(retried_client[repos.db.name])
+        if what == "persona":
+            created = (await retried.personas.create(nombre="Ana", correo="ana.retry@example.cl")).id
+            kept = [p.id for p in (await repos.personas.search(q="ana")).items]
+        else:
+            created = (await TokenService(make_settings().jwt_secret).issue(retried, numero=4141)).record.id
+            kept = [t.id for t in await repos.tokens.list_for_officer(oficial.id)]
+    assert recorder.names().count("abortTransaction") == 1  # the first attempt was given up, and run again
+    assert kept == [created]
+    assert await repos.db["auditoria"].count_documents({"documento_id": ObjectId(created)}) == 1
 
 
 async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
