@@ -60,6 +60,10 @@ async def test_every_kind_of_admin_write_leaves_one_entry(admin_client, repos, d
     assert all(e["cliente"] == "127.0.0.1" and re.fullmatch(r"[0-9a-f]{16}", e["request_id"]) for e in everything)
     edit = everything[2]  # after the login and the creation
     assert edit["antes"] == {"nombre": "Ana Pérez"} and edit["despues"] == {"nombre": "Ana M. Pérez"}  # only what changed
+    vehiculo_gone, persona_gone, oficial_gone = everything[-3:]  # a delete keeps what was deleted
+    assert (vehiculo_gone["antes"]["placa_patente"], vehiculo_gone["antes"]["marca"]) == ("BBCD12", "Kia")
+    assert (persona_gone["antes"]["nombre"], persona_gone["antes"]["correo"]) == ("Ana M. Pérez", "ana@example.cl")
+    assert (oficial_gone["antes"]["nombre"], oficial_gone["antes"]["numero"]) == ("Juan Soto", 42)
     assert token not in str(everything) and "jti" not in str(everything) and "token_jtis" not in str(everything)
 
 
