@@ -9,8 +9,8 @@ import pytest
 from bson import ObjectId
 
 from domain.clock import FixedClock
-from domain.errors import Conflict, MissingReference, NotFound, StillReferenced
-from domain.rules import MAX_BADGE_NUMBER
+from domain.errors import Conflict, InvalidValue, MissingReference, NotFound, StillReferenced
+from domain.rules import ETIQUETA_MAX, MAX_BADGE_NUMBER
 from repositories.bulk import BulkLoader
 from repositories.tokens import TokenRecord
 from services.demo_data import DemoData
@@ -573,6 +573,14 @@ async def test_revoking_twice_keeps_the_first_revocation(repos):
     assert (again.revocado_en, again.motivo_revocacion) == (first.revocado_en, "primera")
     stored = await repos.tokens.collection.find_one({"_id": ObjectId(issued.record.id)})
     assert (stored["revocado_en"], stored["motivo_revocacion"]) == (first.revocado_en, "primera")
+
+
+async def test_a_token_label_too_long_is_refused_on_its_field(repos):
+    await repos.oficiales.create(nombre="Juan", numero=4242)
+    with pytest.raises(InvalidValue) as refused:
+        await TokenService(make_settings().jwt_secret).issue(repos, numero=4242, label="x" * (ETIQUETA_MAX + 1))
+    assert refused.value.field == "etiqueta"
+    assert await repos.tokens.list_for_officer((await repos.oficiales.get_by_numero(4242)).id) == []
 
 
 async def test_deactivating_an_officer_keeps_the_revocations_made_before(db):
