@@ -179,11 +179,12 @@ class InfraccionRepository(ListingMixin, StatesMixin, EvidenceMixin):
                     },
                 ]
             )
-        ).to_list(1)
-        total = faceted[0]["total"][0]["n"] if faceted and faceted[0]["total"] else 0
+        ).to_list(None)
+        [result] = faceted  # a $facet answers one document
+        # $count over no documents is [] on MongoDB and [{"n": 0}] on SecantusDB: a sum reads both.
+        total = sum(count["n"] for count in result["total"])
         # The report shows each vehicle as it is now.
-        items = [ReportItem.from_doc(doc, vehiculos[doc["vehiculo_id"]]) for doc in (faceted[0]["items"] if faceted else [])]
-        return Report(total, items)
+        return Report(total, [ReportItem.from_doc(doc, vehiculos[doc["vehiculo_id"]]) for doc in result["items"]])
 
     async def get(self, infraccion_id: str | ObjectId) -> Infraccion:
         query = {"_id": object_id(infraccion_id, "infracción")}
