@@ -205,6 +205,7 @@ async def test_a_body_that_is_not_json_is_415(client, world, content_type):
 
 
 async def test_idempotent_retry_returns_the_original_once(client, world, repos):
+    earlier = await cargar(client, world.token, infraction_body(minutes_ago=90), **{"Idempotency-Key": "c2a7e0b4-earlier"})
     body = infraction_body()
     key = {"Idempotency-Key": "c2a7e0b4-retry-1"}
     first = await cargar(client, world.token, body, **key)
@@ -214,9 +215,10 @@ async def test_idempotent_retry_returns_the_original_once(client, world, repos):
     assert check_contract(retry) == check_contract(first)
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert await repos.infracciones.count() == 1
-    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
-    assert (await repos.vehiculos.get(world.vehiculo.id)).n_infracciones == 1
+    assert check_contract(retry)["id"] != check_contract(earlier)["id"]  # the key's own infraction, not another
+    assert await repos.infracciones.count() == 2
+    assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 2
+    assert (await repos.vehiculos.get(world.vehiculo.id)).n_infracciones == 2
 
 
 async def test_same_officer_plate_and_time_without_key_is_the_same_infraction(client, world, repos):
@@ -234,20 +236,24 @@ async def test_same_key_with_a_different_body_is_409(client, world, repos):
     assert (await cargar(client, world.token, infraction_body(minutes_ago=60), **key)).status_code == 200
     response = await cargar(client, world.token, infraction_body(minutes_ago=30), **key)
     assert response.status_code == 409
-    assert check_contract(response)["errors"][0]["campo"] == "Idempotency-Key"
+    problem = check_contract(response)
+    assert problem["detail"] == "La clave de idempotencia ya se usó para otra infracción con datos distintos."
+    assert problem["errors"][0]["campo"] == "Idempotency-Key"
     assert await repos.infracciones.count() == 1
     assert (await repos.oficiales.get(world.oficial.id)).n_infracciones == 1
 
 
-@pytest.mark.parametrize("changed", ["placa_patente", "timestamp", "comentarios"])
+@pytest.mark.parametrize("changed", ["placa_patente", "timestamp", "comentarios", "ubicacion"])
 async def test_same_key_with_any_field_changed_is_409(client, world, repos, changed):
-    """Each recorded fact is compared, not only the time: a key reused for another plate or another
-    comment is another infraction, refused."""
+    """Each recorded fact is compared, not only the time: a key reused for another plate, another
+    comment or another place is another infraction, refused."""
     await repos.vehiculos.create(placa_patente="OTRA12", marca="Fiat", color="Azul", persona_id=world.persona.id)
     key = {"Idempotency-Key": f"clave-{changed}"}
     body = infraction_body(minutes_ago=60)
     assert (await cargar(client, world.token, body, **key)).status_code == 200
-    other = {"placa_patente": "OTRA12", "timestamp": recent(30), "comentarios": "Otra cosa."}[changed]
+    other = {
+        "placa_patente": "OTRA12", "timestamp": recent(30), "comentarios": "Otra cosa.", "ubicacion": {"latitud": -33.45, "longitud": -70.66},
+    }[changed]
     response = await cargar(client, world.token, {**body, changed: other}, **key)
     assert response.status_code == 409, response.text
     assert await repos.infracciones.count() == 1

@@ -401,6 +401,8 @@ async def test_a_limit_is_a_moving_window_that_does_not_count_refusals(db):
         decisions.append(await throttle.hit("cliente"))
     assert [d.allowed for d in decisions] == [True, True, True, False, False]
     assert [d.retry_after for d in decisions[3:]] == [30, 1]  # until the attempt at 0 s is a minute old
+    stored = await LimitRepository(db).collection.find_one({"_id": "prueba:cliente"})
+    assert stored["expira_en"] == dt.datetime(2026, 12, 1, 12, 1, 59, tzinfo=dt.timezone.utc)  # the TTL: a period after the last
     clock.set(dt.datetime(2026, 12, 1, 12, 1, 0, 500_000, tzinfo=dt.timezone.utc))
     assert (await throttle.hit("cliente")).allowed  # the refused attempts did not count
     assert not (await throttle.hit("cliente")).allowed  # 10 s, 20 s and 60.5 s are within the minute
