@@ -4,7 +4,6 @@ mapping, and ``RecordRepository``, the base of the repositories of personas, veh
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, ClassVar, Generic, TypeVar
 
@@ -55,13 +54,9 @@ async def in_transaction(db: AsyncDatabase, write: Callable[[AsyncClientSession]
 
 
 def duplicate_field(error: DuplicateKeyError) -> str | None:
-    """The first field of the unique index that a DuplicateKeyError was raised on."""
-    details = error.details or {}
-    key_pattern = details.get("keyPattern") or details.get("keyValue") or {}
-    if key_pattern:
-        return next(iter(key_pattern))
-    match = re.search(r"index: (\w+?)_", str(error))
-    return match.group(1) if match else None
+    """The first field of the unique index that a DuplicateKeyError was raised on, from its
+    ``keyPattern`` (sent by MongoDB since 4.2 and by SecantusDB)."""
+    return next(iter((error.details or {}).get("keyPattern") or {}), None)
 
 
 @dataclasses.dataclass(frozen=True)
