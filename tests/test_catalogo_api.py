@@ -28,7 +28,7 @@ from repositories.catalogo import CatalogCache
 from services import initial_catalogue
 from services.database import mongo_client
 from tests.helpers.api import cargar, check_contract, make_world
-from tests.helpers.app import assert_a_failed_commit_changes_nothing, client_meeting_fail_point
+from tests.helpers.app import TRANSIENT_ERROR, assert_a_failed_commit_changes_nothing, client_meeting_fail_point
 from tests.helpers.clocked import CODE, DESCRIPTION, Clocked, add_code, clocked_app, start_of_test
 from tests.helpers.commands import Recorder
 from tests.helpers.load import until
@@ -310,9 +310,9 @@ async def test_a_version_whose_commit_fails_leaves_neither_the_version_nor_its_e
 
 async def test_a_version_retried_by_its_transaction_is_written_once(app: Clocked, db, mongo_uri):
     desde = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-    transient = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
     recorder = Recorder()
-    async with client_meeting_fail_point(mongo_uri, "retried-version", listeners=(recorder,), **transient) as retried:
+    fault = {"failCommands": ["insert"], **TRANSIENT_ERROR}
+    async with client_meeting_fail_point(mongo_uri, "retried-version", listeners=(recorder,), **fault) as retried:
         await add_code(Repositories.over(retried[db.name]), "NUEVO-2", desde=desde)
     assert recorder.names().count("abortTransaction") == 1  # the first attempt was given up, and run again
     [version] = await db["catalogo"].find({"codigo": "NUEVO-2"}).to_list(None)

@@ -16,7 +16,9 @@ from repositories.tokens import TokenRecord
 from services.demo_data import DemoData
 from services.tokens import TokenService
 from repositories import Repositories, paging, vehiculos
-from tests.helpers.app import assert_a_failed_commit_changes_nothing, client_meeting_fail_point, make_settings, record_infraction
+from tests.helpers.app import (
+    TRANSIENT_ERROR, assert_a_failed_commit_changes_nothing, client_meeting_fail_point, make_settings, record_infraction,
+)
 from tests.helpers.commands import Recorder
 
 
@@ -332,15 +334,22 @@ async def test_search_and_paging(repos):
     assert (empty.total, empty.pages, empty.items) == (0, 1, [])
 
 
+async def paging_probe(db, values: tuple[int, ...], *, descending: bool = False) -> tuple:
+    """A collection of documents ``{"n": value}`` (ids ascending as inserted) with an (n, _id)
+    index, and its documents in the order (n, then _id) that keyset pages must follow."""
+    collection = db["paging_probe"]
+    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
+    await collection.insert_many([{"n": n} for n in values])
+    everything = sorted(await collection.find().to_list(None), key=lambda doc: (doc["n"], doc["_id"]), reverse=descending)
+    return collection, everything
+
+
 @pytest.mark.parametrize("descending", [False, True], ids=["ascending", "descending"])
 async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, descending):
     """Rows whose sort values tie, and whose ids run against the sort: following the "after" links
     from the first page, or the "before" links back from the last, shows each row once, in the
     order (sort value, then id), so a tie split across two pages loses nothing."""
-    collection = db["paging_probe"]
-    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
-    await collection.insert_many([{"n": n} for n in (3, 1, 2, 2, 2, 1, 3)])  # ids ascend as inserted
-    everything = sorted(await collection.find().to_list(None), key=lambda doc: (doc["n"], doc["_id"]), reverse=descending)
+    collection, everything = await paging_probe(db, (3, 1, 2, 2, 2, 1, 3), descending=descending)
     sort = paging.Sort("n", "n", descending, int)
     pages = 4  # 7 rows, 2 a page
 
@@ -372,10 +381,7 @@ async def test_keyset_pages_walked_either_way_show_every_row_once_in_order(db, d
 async def test_a_page_asked_by_its_number_shows_the_rows_of_that_page(db, descending):
     """A number typed in the URL has no cursor: it is served by skipping from the nearer end, and
     shows the same rows as walking there (11 rows, 2 a page: the last page holds one)."""
-    collection = db["paging_probe"]
-    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
-    await collection.insert_many([{"n": n} for n in (5, 1, 4, 4, 2, 3, 1, 5, 2, 3, 4)])
-    everything = sorted(await collection.find().to_list(None), key=lambda doc: (doc["n"], doc["_id"]), reverse=descending)
+    collection, everything = await paging_probe(db, (5, 1, 4, 4, 2, 3, 1, 5, 2, 3, 4), descending=descending)
     sort = paging.Sort("n", "n", descending, int)
     for number in range(1, 7):
         docs, shown = await paging.fetch_page(collection, query={}, sort=sort, per_page=2, total=11, hint="n_id", page=number)
@@ -383,9 +389,7 @@ async def test_a_page_asked_by_its_number_shows_the_rows_of_that_page(db, descen
 
 
 async def test_a_page_past_the_end_of_a_one_page_list_is_its_only_page(db):
-    collection = db["paging_probe"]
-    await collection.create_index([("n", 1), ("_id", 1)], name="n_id")
-    await collection.insert_many([{"n": n} for n in (1, 2, 3)])
+    collection, _ = await paging_probe(db, (1, 2, 3))
     for asked in (1, 2, 9):
         docs, shown = await paging.fetch_page(collection, query={}, sort=paging.Sort("n", "n", False, int), per_page=5, total=3, hint="n_id", page=asked)
         assert ([doc["n"] for doc in docs], shown) == ([1, 2, 3], 1)
@@ -743,8 +747,7 @@ async def test_a_vehicle_delete_retried_by_its_transaction_still_deletes_once(re
     attempt was kept) and leave the owner's counter exact."""
     persona = await repos.personas.create(nombre="Ana", correo="ana.retry@example.cl")
     vehiculo = await repos.vehiculos.create(placa_patente="RETRY1", marca="Kia", color="Gris", persona_id=persona.id)
-    transient = {"failCommands": ["update"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
-    async with client_meeting_fail_point(mongo_uri, "retried-delete", **transient) as retried_client:
+    async with client_meeting_fail_point(mongo_uri, "retried-delete", failCommands=["update"], **TRANSIENT_ERROR) as retried_client:
         await Repositories.over(retried_client[repos.db.name]).vehiculos.delete(vehiculo.id)
     with pytest.raises(NotFound):
         await repos.vehiculos.get(vehiculo.id)
@@ -756,9 +759,9 @@ async def test_a_creation_retried_by_its_transaction_creates_once(repos, mongo_u
     """The driver runs a transaction again after a transient error, inserting the same document
     (with the ``_id`` the first attempt gave it): the attempt it gave up kept nothing."""
     oficial = await repos.oficiales.create(nombre="Juan", numero=4141)
-    transient = {"failCommands": ["insert"], "errorCode": 112, "errorLabels": ["TransientTransactionError"]}
     recorder = Recorder()
-    async with client_meeting_fail_point(mongo_uri, "retried-create", listeners=(recorder,), **transient) as retried_client:
+    fault = {"failCommands": ["insert"], **TRANSIENT_ERROR}
+    async with client_meeting_fail_point(mongo_uri, "retried-create", listeners=(recorder,), **fault) as retried_client:
         retried = Repositories.over(retried_client[repos.db.name])
         if what == "persona":
             created = (await retried.personas.create(nombre="Ana", correo="ana.retry@example.cl")).id

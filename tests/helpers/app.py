@@ -113,6 +113,11 @@ FAILED_COMMIT = {"failCommands": ["commitTransaction"], "errorCode": 8}
 transaction again, and none of its writes are kept."""
 
 
+TRANSIENT_ERROR = {"errorCode": 112, "errorLabels": ["TransientTransactionError"]}
+"""The fail point's data (with its ``failCommands``) for a write conflict the driver answers by
+running the whole transaction again."""
+
+
 async def assert_a_failed_commit_changes_nothing(db: Any, mongo_uri: str, write: Callable[[Repositories], Awaitable[Any]]) -> None:
     """Run ``write`` with repositories whose transaction commit is refused: it must fail, and every
     document of ``db`` stays as it was (a write moved out of its transaction would stay)."""
