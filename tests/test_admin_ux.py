@@ -351,6 +351,21 @@ def test_no_parenthesised_plurals_are_left():
     assert not offenders, offenders
 
 
+def test_every_admin_table_scrolls_in_its_wrapper_and_becomes_cards_on_a_phone():
+    """A bare table keeps its columns on a phone and pushes the whole page sideways (the persona
+    page's vehicles did, with an eight-character plate): every table sits in .table-wrap, is a
+    "cards" table, and labels each cell with its column's name for the card."""
+    offenders = []
+    for path in sorted((ROOT / "templates").rglob("*.html")):
+        source = path.read_text(encoding="utf-8")
+        name = path.relative_to(ROOT)
+        for table in re.finditer(r"<table\b[^>]*>", source):
+            if not source[:table.start()].rstrip().endswith('<div class="table-wrap">') or "cards" not in table.group():
+                offenders.append(f"{name}: {table.group()}")
+        offenders += [f"{name}: {cell.group()}" for cell in re.finditer(r"<td\b[^>]*>", source) if "data-label" not in cell.group()]
+    assert not offenders, offenders
+
+
 async def test_counts_agree_in_number(admin_client, repos, ana):
     await repos.vehiculos.create(placa_patente="BBCD12", marca="Kia", color="Rojo", persona_id=ana.id)
     assert "1 vehículo ·" in text(await admin_client.get("/admin/vehiculos/"))

@@ -58,14 +58,14 @@ async def mint_token(page: Page) -> str:
     return (await page.locator("textarea#token").input_value()).strip()
 
 
-_PLATES = itertools.count(random.randrange(16**4))
+_PLATES = itertools.count(random.randrange(16**5))
 
 
 def new_plate() -> str:
     """A plate no other test of this run has: counted, not drawn (four random hex digits once
-    collided in a CI run, and the vehicle could not be created). Seven characters, as before: an
-    eight-character plate makes a persona's page 11 px wider than a phone (noted for the next round)."""
-    return f"E2E{next(_PLATES) % 16**4:04X}"
+    collided in a CI run, and the vehicle could not be created). Eight characters, the longest a
+    plate may have: every page the browser tests look at must fit a phone with it."""
+    return f"E2E{next(_PLATES) % 16**5:05X}"
 
 
 def new_badge() -> int:
