@@ -13,7 +13,7 @@ import hashlib
 import secrets
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -90,8 +90,7 @@ class SessionRepository:
         doc = await self.collection.find_one_and_update(
             {"_id": _digest(token), "expira_en": {"$gt": now}, "vence_en": {"$gt": now}},
             [{"$set": {"expira_en": {"$min": [now + self.idle, "$vence_en"]}}}],
-            projection={"admin_id": 1, "username": 1},
-            return_document=ReturnDocument.AFTER,
+            projection={"admin_id": 1, "username": 1},  # the same before and after the update
         )
         return SessionOwner(str(doc["admin_id"]), doc["username"]) if doc else None
 

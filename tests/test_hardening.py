@@ -161,7 +161,8 @@ async def test_deleting_an_administrator_ends_its_sessions(admin_client, repos):
 
 
 async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(db):
-    clock = FixedClock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc))
+    login = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+    clock = FixedClock(login)
     repos = Repositories.over(db, clock=clock, session_idle=dt.timedelta(minutes=30), session_lifetime=dt.timedelta(hours=2))
     idle = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
     busy = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
@@ -169,6 +170,9 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(db)
         clock.advance(minutes=25)
         assert await repos.sesiones.touch(busy) is not None
     assert await repos.sesiones.touch(idle) is None  # idle for 100 minutes
+    # what the TTL index reads: the idle deadline, never later than the lifetime (100 + 30 minutes is capped at 120)
+    deadlines = sorted(doc["expira_en"] for doc in await db["sesiones"].find({}).to_list(None))
+    assert deadlines == [login + dt.timedelta(minutes=30), login + dt.timedelta(hours=2)]
     clock.advance(minutes=25)  # 125 minutes after login: past the lifetime, though never idle
     assert await repos.sesiones.touch(busy) is None
 
