@@ -129,12 +129,14 @@ class StatusChange:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> StatusChange:
-        por = doc.get("por", {})
-        return cls(doc["estado"], doc["en"], f"{por.get('nombre', '')}", doc.get("motivo", ""))
+        return cls(doc["estado"], doc["en"], doc["por"]["nombre"], doc["motivo"])
 
 
 @dataclasses.dataclass(frozen=True)
 class Infraccion:
+    """An infraction as read. Every stored one has the recorded facts with their snapshots, a status
+    and a provenance (``migrate`` gave the last two to the oldest); the rest is optional."""
+
     id: str
     placa_patente: str
     timestamp: dt.datetime
@@ -144,40 +146,29 @@ class Infraccion:
     color: str
     oficial_numero: int
     oficial_nombre: str
-    estado: str = lifecycle.REGISTRADA
-    vehiculo_id: str = ""
-    persona_id: str = ""
-    oficial_id: str = ""
-    historial: tuple[StatusChange, ...] = ()
-    carga: dict[str, Any] = dataclasses.field(default_factory=dict)
-    reemplaza_a: str | None = None
-    reemplazada_por: str | None = None
-    infraccion: dict[str, Any] | None = None  # the catalogue version it was issued under, as copied
-    ubicacion: dict[str, Any] | None = None  # GeoJSON point and precision_m
-    evidencias: tuple[dict[str, Any], ...] = ()
+    estado: str
+    vehiculo_id: str
+    persona_id: str
+    oficial_id: str
+    historial: tuple[StatusChange, ...]
+    carga: dict[str, Any]
+    reemplaza_a: str | None
+    reemplazada_por: str | None
+    infraccion: dict[str, Any] | None  # the catalogue version it was issued under, as copied
+    ubicacion: dict[str, Any] | None  # GeoJSON point and precision_m
+    evidencias: tuple[dict[str, Any], ...]
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Infraccion:
-        vehiculo = doc.get("vehiculo", {})
-        oficial = doc.get("oficial", {})
+        vehiculo, oficial = doc["vehiculo"], doc["oficial"]
         return cls(
-            str(doc["_id"]),
-            doc["placa_patente"],
-            doc["timestamp"],
-            doc["comentarios"],
-            doc["registrada_en"],
-            vehiculo.get("marca", ""),
-            vehiculo.get("color", ""),
-            oficial.get("numero", 0),
-            oficial.get("nombre", ""),
-            doc.get("estado", lifecycle.REGISTRADA),
-            str(doc.get("vehiculo_id", "")),
-            str(doc.get("persona_id", "")),
-            str(doc.get("oficial_id", "")),
-            tuple(StatusChange.from_doc(change) for change in doc.get("historial", [])),
-            doc.get("carga", {}),
-            str(doc["reemplaza_a"]) if doc.get("reemplaza_a") else None,
-            str(doc["reemplazada_por"]) if doc.get("reemplazada_por") else None,
+            str(doc["_id"]), doc["placa_patente"], doc["timestamp"], doc["comentarios"], doc["registrada_en"],
+            vehiculo["marca"], vehiculo["color"], oficial["numero"], oficial["nombre"],
+            doc["estado"], str(doc["vehiculo_id"]), str(doc["persona_id"]), str(doc["oficial_id"]),
+            tuple(StatusChange.from_doc(change) for change in doc["historial"]),
+            doc["carga"],
+            str(doc["reemplaza_a"]) if "reemplaza_a" in doc else None,
+            str(doc["reemplazada_por"]) if "reemplazada_por" in doc else None,
             doc.get("infraccion"),
             doc.get("ubicacion"),
             tuple(doc.get("evidencias", ())),
