@@ -774,6 +774,17 @@ async def test_a_creation_retried_by_its_transaction_creates_once(repos, mongo_u
     assert await repos.db["auditoria"].count_documents({"documento_id": ObjectId(created)}) == 1
 
 
+async def test_a_password_reset_keeps_when_the_account_was_created_and_says_when_it_changed(db):
+    created = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+    clock = FixedClock(created)
+    repos = Repositories.over(db, clock=clock)
+    await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    clock.advance(days=3)
+    await repos.admins.set_password(username="root", password="una-clave-larga-2")
+    doc = await repos.admins.collection.find_one({"username": "root"})
+    assert (doc["creado_en"], doc["actualizado_en"]) == (created, created + dt.timedelta(days=3))
+
+
 async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
     assert not await repos.admins.any_exists()
     await repos.admins.set_password(username="root", password="una-clave-larga-1")
