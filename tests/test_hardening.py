@@ -179,6 +179,7 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(db)
 
 async def test_the_session_store_keeps_only_a_hash_of_the_token(repos, db):
     token = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
+    assert len(token) == 43  # 32 random bytes, in base64url
     stored = await db["sesiones"].find_one({})
     assert token not in str(stored)
 
