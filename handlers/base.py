@@ -150,7 +150,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return Admin(owner.admin_id, owner.username)
 
     async def start_session(self, admin: Admin) -> None:
-        token = await self.repos.sesiones.open(admin_id=admin.id, username=admin.username, client=self.request.remote_ip)
+        token = await self.repos.sesiones.open(admin_id=admin.id, username=admin.username)
         self.set_signed_cookie(
             SESSION_COOKIE, token, expires_days=None, httponly=True, samesite="Lax", secure=self.request.protocol == "https"
         )

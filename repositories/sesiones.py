@@ -63,15 +63,14 @@ class SessionRepository:
         self.idle = idle
         self.lifetime = lifetime
 
-    async def open(self, *, admin_id: str, username: str, client: str) -> str:
-        """Start a session (a login, in the audit trail); the token to put in the cookie."""
+    async def open(self, *, admin_id: str, username: str) -> str:
+        """Start a session (a login, in the audit trail, which says from where); the token to put in the cookie."""
         token = secrets.token_urlsafe(32)
         now = rules.to_millisecond(self._clock.now())
         doc = {
             "_id": _digest(token),
             "admin_id": ObjectId(admin_id),
             "username": username,
-            "cliente": client,
             "creada_en": now,
             "vence_en": now + self.lifetime,
             "expira_en": min(now + self.idle, now + self.lifetime),

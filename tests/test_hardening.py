@@ -164,8 +164,8 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(db)
     login = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
     clock = FixedClock(login)
     repos = Repositories.over(db, clock=clock, session_idle=dt.timedelta(minutes=30), session_lifetime=dt.timedelta(hours=2))
-    idle = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
-    busy = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
+    idle = await repos.sesiones.open(admin_id="0" * 24, username="admin")
+    busy = await repos.sesiones.open(admin_id="0" * 24, username="admin")
     for _ in range(4):  # the busy one is used every 25 minutes, the idle one is not
         clock.advance(minutes=25)
         assert await repos.sesiones.touch(busy) is not None
@@ -178,10 +178,12 @@ async def test_sessions_end_after_the_idle_timeout_and_the_absolute_lifetime(db)
 
 
 async def test_the_session_store_keeps_only_a_hash_of_the_token(repos, db):
-    token = await repos.sesiones.open(admin_id="0" * 24, username="admin", client="127.0.0.1")
+    token = await repos.sesiones.open(admin_id="0" * 24, username="admin")
     assert len(token) == 43  # 32 random bytes, in base64url
     stored = await db["sesiones"].find_one({})
     assert token not in str(stored)
+    # and only what a session needs: whose it is and its deadlines (the login's entry in the trail says from where)
+    assert set(stored) == {"_id", "admin_id", "username", "creada_en", "vence_en", "expira_en"}
 
 
 # -- 5. stalled requests ------------------------------------------------------------------------------

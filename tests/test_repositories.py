@@ -489,7 +489,7 @@ async def test_admin_password_set_authenticate_and_reset(repos):
     doc = await repos.admins.collection.find_one({"username": "root"})
     assert doc["password_hash"].startswith("$argon2") and "una-clave-larga-1" not in doc["password_hash"]
 
-    session = await repos.sesiones.open(admin_id=admin.id, username=admin.username, client="127.0.0.1")
+    session = await repos.sesiones.open(admin_id=admin.id, username=admin.username)
     reset, created = await repos.admins.set_password(username="root", password="una-clave-larga-2")
     assert not created and reset == admin
     assert await repos.sesiones.touch(session) is None  # the reset ended the open session
@@ -797,15 +797,21 @@ async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
 async def test_an_admin_delete_whose_commit_fails_keeps_the_admin_and_its_sessions(repos, db, mongo_uri):
     """The account, the end of its sessions and the entry are one transaction: none of them stays."""
     admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
-    await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
+    await repos.sesiones.open(admin_id=admin.id, username="root")
     await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.admins.delete("root"))
 
 
 async def test_a_logout_whose_commit_fails_keeps_the_session_and_writes_no_entry(repos, db, mongo_uri):
     """The end of the session and its entry in the trail are one transaction: neither stays."""
     admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
-    token = await repos.sesiones.open(admin_id=admin.id, username="root", client="127.0.0.1")
+    token = await repos.sesiones.open(admin_id=admin.id, username="root")
     await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.sesiones.close(token))
+
+
+async def test_a_login_whose_commit_fails_opens_no_session_and_writes_no_entry(repos, db, mongo_uri):
+    """The session and its entry in the trail are one transaction: neither stays."""
+    admin, _ = await repos.admins.set_password(username="root", password="una-clave-larga-1")
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.sesiones.open(admin_id=admin.id, username="root"))
 
 
 async def test_a_vehicle_delete_whose_commit_fails_keeps_it_and_its_owner_s_count(repos, db, mongo_uri):
