@@ -21,6 +21,11 @@ from services.metrics import Metrics
 
 log = logging.getLogger("transito")
 
+# A pooled connection left unused this long is closed instead of reused: peers cut idle connections
+# (SecantusDB after 300 s, an AWS load balancer after 350 s), and a command sent on a cut one fails,
+# which PyMongo retries only for some (not a ping, not a multi-document update or delete).
+MAX_IDLE_MS = 120_000
+
 
 def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) -> AsyncMongoClient:
     """The one client of a process: majority, journaled writes; aware datetimes; fail fast."""
@@ -31,6 +36,7 @@ def mongo_client(uri: str, *, metrics: Metrics | None = None, **overrides: Any) 
         "journal": True,
         "serverSelectionTimeoutMS": 5000,
         "connectTimeoutMS": 5000,
+        "maxIdleTimeMS": MAX_IDLE_MS,
         "appname": "transito",
     }
     options.update(overrides)
