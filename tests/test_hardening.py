@@ -414,3 +414,7 @@ async def test_a_limit_is_a_moving_window_that_does_not_count_refusals(db):
     assert (await throttle.hit("cliente")).allowed  # the refused attempts did not count
     assert not (await throttle.hit("cliente")).allowed  # 10 s, 20 s and 60.5 s are within the minute
     assert (await throttle.exceeded("otro")).allowed
+    # exactly a minute after the attempt at 10 s it is out of the window, for a look as for a hit
+    clock.set(dt.datetime(2026, 12, 1, 12, 1, 10, tzinfo=dt.timezone.utc))
+    assert (await throttle.exceeded("cliente")).allowed
+    assert (await throttle.hit("cliente")).allowed

@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from bson import ObjectId
 
+from domain.audit import Actor
 from domain.clock import FixedClock
 from domain.errors import Conflict, InvalidValue, MissingReference, NotFound, StillReferenced
 from domain.rules import ETIQUETA_MAX, MAX_BADGE_NUMBER
@@ -783,6 +784,15 @@ async def test_a_password_reset_keeps_when_the_account_was_created_and_says_when
     await repos.admins.set_password(username="root", password="una-clave-larga-2")
     doc = await repos.admins.collection.find_one({"username": "root"})
     assert (doc["creado_en"], doc["actualizado_en"]) == (created, created + dt.timedelta(days=3))
+
+
+def test_repositories_acting_for_someone_else_keep_the_process_s_one_catalogue_copy(db):
+    """Every request acts as its own actor; the catalogue copy stays the process's one (a copy per
+    request would read the catalogue again on each)."""
+    repos = Repositories.over(db)
+    admin = repos.acting_as(Actor.administrator("maria", request_id="r1", client="10.0.0.1"))
+    assert admin.actor.nombre == "maria" and admin.catalog_cache is repos.catalog_cache
+    assert admin.acting_as(admin.actor) is admin
 
 
 async def test_admins_exist_and_deleting_an_unknown_one_says_so(repos):
