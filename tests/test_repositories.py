@@ -786,12 +786,14 @@ async def test_a_password_reset_keeps_when_the_account_was_created_and_says_when
     assert (doc["creado_en"], doc["actualizado_en"]) == (created, created + dt.timedelta(days=3))
 
 
-def test_repositories_acting_for_someone_else_keep_the_process_s_one_catalogue_copy(db):
-    """Every request acts as its own actor; the catalogue copy stays the process's one (a copy per
-    request would read the catalogue again on each)."""
-    repos = Repositories.over(db)
+def test_repositories_acting_for_someone_else_keep_the_process_s_settings_and_catalogue_copy(db):
+    """Every request acts as its own actor, with the process's session lifetimes (a login opens its
+    session through them) and its one catalogue copy (a copy per request would read it on each)."""
+    clock = FixedClock(dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc))
+    repos = Repositories.over(db, clock=clock, session_idle=dt.timedelta(minutes=7), session_lifetime=dt.timedelta(hours=3))
     admin = repos.acting_as(Actor.administrator("maria", request_id="r1", client="10.0.0.1"))
-    assert admin.actor.nombre == "maria" and admin.catalog_cache is repos.catalog_cache
+    assert admin.actor.nombre == "maria" and admin.catalog_cache is repos.catalog_cache and admin.clock is clock
+    assert (admin.sesiones.idle, admin.sesiones.lifetime) == (dt.timedelta(minutes=7), dt.timedelta(hours=3))
     assert admin.acting_as(admin.actor) is admin
 
 
