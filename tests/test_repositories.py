@@ -487,6 +487,8 @@ async def test_admin_password_set_authenticate_and_reset(repos):
     assert await repos.admins.authenticate(username="ROOT", password="una-clave-larga-1") == admin
     assert await repos.admins.authenticate(username="root", password="otra-clave") is None
     assert await repos.admins.authenticate(username="nadie", password="una-clave-larga-1") is None
+    # an unknown name is checked against a stand-in hash (same time as a real check): its password opens nothing
+    assert await repos.admins.authenticate(username="nadie", password="not-a-real-password") is None
     doc = await repos.admins.collection.find_one({"username": "root"})
     assert doc["password_hash"].startswith("$argon2") and "una-clave-larga-1" not in doc["password_hash"]
 
