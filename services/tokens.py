@@ -85,7 +85,8 @@ class TokenService:
     def _check_claims(self, claims: dict[str, object]) -> tuple[Claims, float]:
         """The time claims against our clock (PyJWT would read the system's), then the subject."""
         now = self._clock.timestamp()
-        issued_at, expires, not_before = claims["iat"], claims["exp"], claims.get("nbf", 0)
+        issued_at, expires = claims["iat"], claims["exp"]
+        not_before = claims.get("nbf", issued_at)  # without one, valid from when it was issued
         if not all(isinstance(value, (int, float)) for value in (issued_at, expires, not_before)):
             raise InvalidToken("El token no es válido.")
         if expires < now - LEEWAY_SECONDS:
