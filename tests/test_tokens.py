@@ -226,17 +226,14 @@ async def test_token_pages_need_an_administrator(client, repos):
     assert await repos.tokens.list_for_officer(oficial.id) == []
 
 
-real_decode = jwt.decode
-
-
 def test_a_verified_token_is_reused_but_still_expires(monkeypatch):
     """Verified tokens are cached (a phone sends the same one every time); expiry still holds."""
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     clock = FixedClock(now)
     service = TokenService("cache-test-secret-" + "0123456789abcdefghijklmnop", clock)
     token = service.encode(numero=7, jti="abc", issued_at=now, expires_at=now + dt.timedelta(minutes=5))
-    verifications = []
-    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: verifications.append(args[0]) or real_decode(*args, **kwargs))
+    verifications, verify = [], jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: verifications.append(args[0]) or verify(*args, **kwargs))
     assert service.decode(token) == Claims(numero=7, jti="abc")
     assert service.decode(token) == Claims(numero=7, jti="abc")  # the cached verification
     assert verifications == [token]  # the signature was checked once
