@@ -311,8 +311,9 @@ async def test_a_version_whose_commit_fails_leaves_neither_the_version_nor_its_e
 async def test_a_version_retried_by_its_transaction_is_written_once(app: Clocked, db, mongo_uri):
     desde = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
     recorder = Recorder()
-    fault = {"failCommands": ["insert"], **TRANSIENT_ERROR}
-    async with client_meeting_fail_point(mongo_uri, "retried-version", listeners=(recorder,), **fault) as retried:
+    async with client_meeting_fail_point(
+        mongo_uri, "retried-version", listeners=(recorder,), failCommands=["insert"], **TRANSIENT_ERROR
+    ) as retried:
         await add_code(Repositories.over(retried[db.name]), "NUEVO-2", desde=desde)
     assert recorder.names().count("abortTransaction") == 1  # the first attempt was given up, and run again
     [version] = await db["catalogo"].find({"codigo": "NUEVO-2"}).to_list(None)

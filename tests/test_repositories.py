@@ -763,8 +763,9 @@ async def test_a_creation_retried_by_its_transaction_creates_once(repos, mongo_u
     (with the ``_id`` the first attempt gave it): the attempt it gave up kept nothing."""
     oficial = await repos.oficiales.create(nombre="Juan", numero=4141)
     recorder = Recorder()
-    fault = {"failCommands": ["insert"], **TRANSIENT_ERROR}
-    async with client_meeting_fail_point(mongo_uri, "retried-create", listeners=(recorder,), **fault) as retried_client:
+    async with client_meeting_fail_point(
+        mongo_uri, "retried-create", listeners=(recorder,), failCommands=["insert"], **TRANSIENT_ERROR
+    ) as retried_client:
         retried = Repositories.over(retried_client[repos.db.name])
         if what == "persona":
             created = (await retried.personas.create(nombre="Ana", correo="ana.retry@example.cl")).id
