@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.helpers.server_process import ServerProcess
@@ -75,3 +76,28 @@ def test_two_workers_serve_share_metrics_restart_and_stop_cleanly(mongo_uri, tmp
     assert status == 0, server.log_text()[-3000:]
     assert not any(alive(pid) for pid in workers | {supervisor})
     assert "Traceback" not in server.log_text()
+
+
+def live_members(group: int) -> set[int]:
+    """The processes of a process group that are not zombies (from /proc)."""
+    members = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _parent, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (FileNotFoundError, ProcessLookupError):  # it ended while we looked
+            continue
+        if int(pgrp) == group and state != "Z":
+            members.add(int(stat.parent.name))
+    return members
+
+
+def test_a_server_that_does_not_come_up_in_time_is_killed_with_its_workers(unreachable_uri, tmp_path):
+    # Without a database it binds its port and forks its workers, but /readyz never says 200.
+    server = ServerProcess(mongodb_uri=unreachable_uri, db_name="test_never", data_dir=tmp_path, env={"WORKERS": "2"})
+    with pytest.raises(RuntimeError, match="the server"):
+        server.start(timeout=5)
+    group = server.process.pid  # started in a session of its own: the group's id is its pid
+    deadline = time.monotonic() + 10
+    while live_members(group) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the workers' SIGKILL is delivered asynchronously
+    assert not live_members(group), "left running after a failed start"

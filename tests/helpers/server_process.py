@@ -16,6 +16,7 @@ needs one address across restarts puts ``tests.helpers.proxy.Proxy`` in front.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -89,9 +90,19 @@ class ServerProcess:
                 start_new_session=True,  # a Ctrl-C in pytest must not reach it
             )
         deadline = time.monotonic() + timeout
-        self.port = self._wait_for_port(deadline)
-        self.wait_ready(deadline - time.monotonic())
+        try:
+            self.port = self._wait_for_port(deadline)
+            self.wait_ready(deadline - time.monotonic())
+        except BaseException:
+            self._kill_group()  # a server that did not come up must not outlive the test, nor its workers
+            raise
         return self
+
+    def _kill_group(self) -> None:
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def _wait_for_port(self, deadline: float) -> int:
         while time.monotonic() < deadline:
