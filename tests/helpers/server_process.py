@@ -152,7 +152,6 @@ class ServerProcess:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self._kill_group()
                 raise RuntimeError(f"the server ignored signal {signum} for {timeout} s") from None
         return self.process.returncode
