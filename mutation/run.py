@@ -6,8 +6,8 @@ the hand-made mutants of the delete guards, then the report.
     python mutation/run.py 'repositories.oficiales.*'   # only these mutants (mutmut's name globs)
     python mutation/run.py --report-only        # rewrite the report from the last results
 
-1. One SecantusDB for every test run (``TEST_MONGODB_URI``; each test uses a database of its own),
-   instead of one per mutant.
+1. Two SecantusDB servers for every test run (``TEST_MONGODB_URI``; each test uses a database of its
+   own, and each mutant's run one of the servers), instead of one per mutant.
 2. ``mutmut run``: what is mutated and which tests run is in ``[tool.mutmut]`` of pyproject.toml.
    Results are kept in ``mutants/``, so a second run only tries what changed or was never tried.
 3. Each patch in ``mutation/guards/`` makes one delete guard non-atomic (read, then delete); it is
@@ -19,6 +19,7 @@ the hand-made mutants of the delete guards, then the report.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from the project root: services/ and mutation/ import
@@ -41,6 +43,16 @@ GUARDS = {
     "persona-read-then-delete.patch": RACES + "test_create_vehicle_races_with_deleting_its_owner",
 }
 GUARDS_RESULT = ROOT / "mutants" / "guards.json"
+
+
+@contextlib.contextmanager
+def test_database() -> Iterator[str]:
+    database = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
+    database.start()
+    try:
+        yield database.uri
+    finally:
+        database.stop()
 
 
 def run_mutmut(names: list[str], max_children: int, env: dict[str, str]) -> int:
@@ -83,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="mutant name globs (default: all)")
     # at most 2 by default: the mutants run beside whatever else the machine runs (two cores here)
     parser.add_argument("--max-children", type=int, default=min(os.cpu_count() or 2, 2))
+    # SecantusDB answers from one Python process: with a single server the tests wait on it while
+    # the cores idle. Each mutant's tests use one of these servers (tests/conftest.py: mongo_uri).
+    parser.add_argument("--databases", type=int, default=2, help="SecantusDB servers the test runs share")
     parser.add_argument("--skip-guards", action="store_true",
                         help="do not re-check the delete guards (narrowed runs one module after another)")
     parser.add_argument("--report-only", action="store_true")
@@ -90,18 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(ROOT)  # mutmut works relative to the project root
 
     if not args.report_only:
-        database = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
-        database.start()
-        try:
-            env = {**os.environ, "TEST_MONGODB_URI": database.uri}
+        with contextlib.ExitStack() as stack:
+            uris = [stack.enter_context(test_database()) for _ in range(args.databases)]
+            env = {**os.environ, "TEST_MONGODB_URI": " ".join(uris)}
             code = run_mutmut(args.names, args.max_children, env)
             if code != 0:
                 print(f"mutmut exited with {code}", file=sys.stderr)
                 return code
             if not args.skip_guards:
                 GUARDS_RESULT.write_text(json.dumps(check_guards(env), indent=2))
-        finally:
-            database.stop()
     guards = json.loads(GUARDS_RESULT.read_text()) if GUARDS_RESULT.exists() else {}
     return report.write(guards)
 

@@ -21,11 +21,13 @@ from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, RunningApp, make_s
 
 @pytest.fixture(scope="session")
 def mongo_uri() -> AsyncIterator[str]:
-    """A throwaway SecantusDB server, with fail points enabled for the fault tests; or the one that
-    TEST_MONGODB_URI names (``make mutation`` starts one for its thousands of short test runs; every
-    test works in a database of its own, so they can share a server)."""
+    """A throwaway SecantusDB server, with fail points enabled for the fault tests; or one that
+    TEST_MONGODB_URI names (``make mutation`` starts servers for its thousands of short test runs
+    and lists their URIs, separated by spaces; every test works in a database of its own, so test
+    runs can share a server, and each process takes one by its pid to spread the load)."""
     if os.environ.get("TEST_MONGODB_URI"):
-        yield os.environ["TEST_MONGODB_URI"]
+        uris = os.environ["TEST_MONGODB_URI"].split()
+        yield uris[os.getpid() % len(uris)]
         return
     server = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
     server.start()
