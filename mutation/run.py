@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("names", nargs="*", help="mutant name globs (default: all)")
     # twice the cores: a mutant's tests spend most of their time waiting on the databases (on two
-    # cores, 4 children tried 15 mutants a minute, 2 children 8)
+    # cores, two servers and 4 children tried 15 mutants a minute; one server and 3 children, 8)
     parser.add_argument("--max-children", type=int, default=2 * (os.cpu_count() or 1))
     # SecantusDB answers from one Python process: with a single server the tests wait on it while
     # the cores idle. Each mutant's tests use one of these servers (tests/conftest.py: mongo_uri).
