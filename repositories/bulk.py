@@ -135,6 +135,7 @@ class BulkLoader:
                     timestamp=row.timestamp,
                     comentarios=row.comentarios,
                     now=now,
+                    carga={"via": "carga_masiva"},
                 )
                 for row in batch
             ]

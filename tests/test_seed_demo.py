@@ -119,6 +119,7 @@ async def test_the_bulk_loader_in_process_keeps_every_counter_exact_and_dates_fr
         assert oficial["n_infracciones"] == await db.infracciones.count_documents({"oficial_id": oficial["_id"]})
     async for infraccion in db.infracciones.find():
         assert now - MAX_AGE <= infraccion["timestamp"] < now and infraccion["registrada_en"] == now
+        assert infraccion["carga"] == {"via": "carga_masiva"}  # the record's page says how it was loaded
     # drop=True: everything but the administrators is emptied first, then loaded again
     await seed(db, personas=2, vehiculos=1, oficiales=1, infracciones=1, seed=6, drop=True, clock=FixedClock(now))
     assert [await db[c].count_documents({}) for c in ("personas", "vehiculos", "oficiales", "infracciones")] == [2, 1, 1, 1]

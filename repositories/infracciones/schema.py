@@ -89,7 +89,7 @@ def new_document(
     timestamp: dt.datetime,
     comentarios: str,
     now: dt.datetime,
-    carga: dict[str, Any] | None = None,
+    carga: dict[str, Any],
     persona_id: ObjectId | None = None,
     infraccion: dict[str, Any] | None = None,
     ubicacion: dict[str, Any] | None = None,
@@ -111,7 +111,7 @@ def new_document(
         "registrada_en": now,
         "estado": lifecycle.REGISTRADA,
         "historial": [],
-        "carga": carga or {"via": "carga_masiva"},
+        "carga": carga,
     }
     if infraccion is not None:
         doc["infraccion"] = infraccion
