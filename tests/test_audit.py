@@ -123,7 +123,7 @@ async def test_status_changes_and_corrections_are_in_the_trail(repos, db):
     admin = repos.acting_as(Actor.administrator("maria", request_id="r1", client="10.0.0.1"))
     recorded, _ = await repos.infracciones.record(
         numero_oficial=42, jti=jti_of(world.token), placa_patente="BBCD12",
-        timestamp=dt.datetime(2026, 11, 10, 15, tzinfo=dt.timezone.utc), comentarios="",
+        timestamp=dt.datetime(2026, 11, 10, 15, tzinfo=dt.timezone.utc), comentarios="", request_id="q7", cliente="10.0.0.2",
     )
     await admin.infracciones.transition(recorded.id, desde="registrada", to="notificada")
     replacement = await admin.infracciones.replace(
@@ -144,7 +144,7 @@ async def test_status_changes_and_corrections_are_in_the_trail(repos, db):
     assert trail[2]["despues"]["carga"] == corrected["carga"]
     # Loaded through the API, an infraction is its own record: no entry, but who and from where.
     stored = await db["infracciones"].find_one({"_id": ObjectId(recorded.id)})
-    assert stored["carga"]["via"] == "api" and stored["carga"]["token_jti"] == jti_of(world.token)
+    assert stored["carga"] == {"via": "api", "token_jti": jti_of(world.token), "request_id": "q7", "cliente": "10.0.0.2"}
 
 
 async def test_an_admin_delete_is_recorded_with_the_account_it_removed_but_not_its_password(repos, db):
