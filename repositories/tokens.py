@@ -29,7 +29,7 @@ INDEXES = [
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["jti", "oficial_id", "creado_en", "expira_en"],
+        "required": ["jti", "oficial_id", "etiqueta", "creado_en", "expira_en"],
         "properties": {
             "jti": {"bsonType": "string"},
             "oficial_id": {"bsonType": "objectId"},
@@ -58,7 +58,7 @@ class TokenRecord:
             str(doc["_id"]),
             doc["jti"],
             str(doc["oficial_id"]),
-            doc.get("etiqueta", ""),
+            doc["etiqueta"],
             doc["creado_en"],
             doc["expira_en"],
             doc.get("revocado_en"),

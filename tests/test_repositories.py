@@ -613,6 +613,14 @@ async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, 
     await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: faulty.tokens.revoke(issued.record.id, oficial_id=oficial.id))
 
 
+async def test_an_issue_whose_commit_fails_leaves_no_token_live(repos, db, mongo_uri):
+    """The token's record, the officer's live list (what the API checks) and the entry are one
+    transaction: a token that was never handed out must not be live."""
+    await repos.oficiales.create(nombre="Juan", numero=4747)
+    service = TokenService(make_settings().jwt_secret, repos.clock)
+    await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: service.issue(faulty, numero=4747))
+
+
 async def test_a_deactivation_whose_commit_fails_keeps_the_officer_active_and_his_tokens_alive(repos, db, mongo_uri):
     """The flag, the emptied live list, the tokens marked revoked and the entry are one transaction."""
     oficial = await repos.oficiales.create(nombre="Juan", numero=4848)
