@@ -45,7 +45,6 @@ VALIDATOR = {
 class TokenRecord:
     id: str
     jti: str
-    oficial_id: str
     etiqueta: str
     creado_en: dt.datetime
     expira_en: dt.datetime
@@ -57,7 +56,6 @@ class TokenRecord:
         return cls(
             str(doc["_id"]),
             doc["jti"],
-            str(doc["oficial_id"]),
             doc["etiqueta"],
             doc["creado_en"],
             doc["expira_en"],

@@ -222,7 +222,7 @@ async def test_the_delete_refusals_say_how_many_infractions_and_link_them(repos)
 
 def test_a_token_is_expired_from_the_instant_it_expires():
     now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
-    record = TokenRecord("t", "j", "o", "", now - dt.timedelta(days=1), expira_en=now, revocado_en=None, motivo_revocacion=None)
+    record = TokenRecord("t", "j", "", now - dt.timedelta(days=1), expira_en=now, revocado_en=None, motivo_revocacion=None)
     assert (record.status(now - dt.timedelta(milliseconds=1)), record.status(now)) == ("vigente", "expirado")
 
 
