@@ -46,7 +46,7 @@ GUARDS_RESULT = ROOT / "mutants" / "guards.json"
 
 
 @contextlib.contextmanager
-def test_database() -> Iterator[str]:
+def database_server() -> Iterator[str]:
     database = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
     database.start()
     try:
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.report_only:
         with contextlib.ExitStack() as stack:
-            uris = [stack.enter_context(test_database()) for _ in range(args.databases)]
+            uris = [stack.enter_context(database_server()) for _ in range(args.databases)]
             env = {**os.environ, "TEST_MONGODB_URI": " ".join(uris)}
             code = run_mutmut(args.names, args.max_children, env)
             if code != 0:
