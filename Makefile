@@ -73,7 +73,7 @@ bench-instructions: venv-dev
 	$(PY) -m bench.instructions $(BENCH_ARGS)
 
 # Mutation testing (mutmut 3) of repositories/ and services/tokens.py, then the delete guards made
-# non-atomic by hand, then mutation/results/latest.md. Slow (an hour or more on two cores) and not
+# non-atomic by hand, then mutation/results/latest.md. Slow (many hours on two cores) and not
 # part of make test; a second run only tries what changed. MUTANTS='repositories.oficiales.*' narrows it.
 MUTANTS ?=
 $(VENV)/.installed-mutation: $(VENV)/.installed-dev requirements-mutation.txt

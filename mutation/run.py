@@ -2,7 +2,7 @@
 """`make mutation`: mutation testing of the repositories and the token service (mutmut 3), then
 the hand-made mutants of the delete guards, then the report.
 
-    python mutation/run.py                      # everything (an hour or more on two cores)
+    python mutation/run.py                      # everything (many hours on two cores)
     python mutation/run.py 'repositories.oficiales.*'   # only these mutants (mutmut's name globs)
     python mutation/run.py --report-only        # rewrite the report from the last results
 
