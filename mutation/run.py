@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script from the project root: services/ and mutation/ import
@@ -43,16 +42,6 @@ GUARDS = {
     "persona-read-then-delete.patch": RACES + "test_create_vehicle_races_with_deleting_its_owner",
 }
 GUARDS_RESULT = ROOT / "mutants" / "guards.json"
-
-
-@contextlib.contextmanager
-def database_server() -> Iterator[str]:
-    database = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
-    database.start()
-    try:
-        yield database.uri
-    finally:
-        database.stop()
 
 
 def run_mutmut(names: list[str], max_children: int, env: dict[str, str]) -> int:
@@ -107,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.report_only:
         with contextlib.ExitStack() as stack:
-            uris = [stack.enter_context(database_server()) for _ in range(args.databases)]
+            servers = [EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",)) for _ in range(args.databases)]
+            uris = [stack.enter_context(server).uri for server in servers]
             env = {**os.environ, "TEST_MONGODB_URI": " ".join(uris)}
             code = run_mutmut(args.names, args.max_children, env)
             if code != 0:

@@ -84,3 +84,10 @@ class EmbeddedDatabase:
 
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)
+
+    def __enter__(self) -> EmbeddedDatabase:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -29,10 +29,8 @@ def mongo_uri() -> AsyncIterator[str]:
         uris = os.environ["TEST_MONGODB_URI"].split()
         yield uris[os.getpid() % len(uris)]
         return
-    server = EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",))
-    server.start()
-    yield server.uri
-    server.stop()
+    with EmbeddedDatabase(":memory:", extra_args=("--enable-test-commands",)) as server:
+        yield server.uri
 
 
 @pytest.fixture(scope="session")

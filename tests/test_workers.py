@@ -16,8 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers.server_process import ServerProcess
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, parent, process group, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def parent_of(pid: int) -> int:
-    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(stat_fields(pid)[1])
 
 
 def alive(pid: int) -> bool:
@@ -81,13 +86,13 @@ def test_two_workers_serve_share_metrics_restart_and_stop_cleanly(mongo_uri, tmp
 def live_members(group: int) -> set[int]:
     """The processes of a process group that are not zombies (from /proc)."""
     members = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for entry in Path("/proc").glob("[0-9]*"):
         try:
-            state, _parent, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+            state, _parent, pgrp = stat_fields(entry.name)[:3]
         except (FileNotFoundError, ProcessLookupError):  # it ended while we looked
             continue
         if int(pgrp) == group and state != "Z":
-            members.add(int(stat.parent.name))
+            members.add(int(entry.name))
     return members
 
 
