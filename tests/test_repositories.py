@@ -638,6 +638,32 @@ async def test_an_officer_s_tokens_are_listed_newest_first(repos, db):
     assert [record.etiqueta for record in await repos.tokens.list_for_officer(oficial.id, limit=2)] == ["t3", "t2"]
 
 
+async def test_issuing_a_token_takes_the_expired_ones_off_the_live_list(db):
+    """The live list (what the API checks) stays short: a new token takes off it every token that
+    has expired, one that expires at that very instant included, and leaves the others."""
+    clock = FixedClock(dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc))
+    repos = Repositories.over(db, clock=clock)
+    oficial = await repos.oficiales.create(nombre="Juan", numero=5151)
+    service = TokenService(make_settings().jwt_secret, clock)
+    one_day, two_days = [await service.issue(repos, numero=5151, days=days) for days in (1, 2)]
+    clock.advance(days=1)
+    new = await service.issue(repos, numero=5151, days=1)
+    live = (await repos.oficiales.collection.find_one({"numero": 5151}))["token_jtis"]
+    assert live == [two_days.record.jti, new.record.jti]
+    assert one_day.record.jti in {record.jti for record in await repos.tokens.list_for_officer(oficial.id)}
+
+
+async def test_a_token_is_not_registered_for_an_officer_deactivated_after_the_check(repos):
+    """The token service checks that the officer is active; registering checks it again in its
+    transaction, for a deactivation in between."""
+    oficial = await repos.oficiales.create(nombre="Juan", numero=5252, activo=False)
+    now = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+    with pytest.raises(NotFound) as refused:
+        await repos.tokens.register(oficial_id=oficial.id, jti="j", creado_en=now, expira_en=now + dt.timedelta(days=1), etiqueta="")
+    assert refused.value.message == "El oficial no existe o está inactivo: no se le puede emitir un token."
+    assert await repos.tokens.list_for_officer(oficial.id) == []
+
+
 async def test_an_officer_delete_whose_commit_fails_keeps_him_and_his_tokens(repos, db, mongo_uri):
     oficial = await repos.oficiales.create(nombre="Juan", numero=5050)
     await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=5050)
