@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import logging
 
+from argon2 import PasswordHasher
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import CollectionInvalid, OperationFailure
 
@@ -41,6 +42,7 @@ class Repositories:
     actor: Actor
     session_idle: dt.timedelta
     session_lifetime: dt.timedelta
+    password_hasher: PasswordHasher
     personas: PersonaRepository
     vehiculos: VehiculoRepository
     oficiales: OficialRepository
@@ -65,6 +67,7 @@ class Repositories:
         session_lifetime: dt.timedelta = dt.timedelta(hours=12),
         actor: Actor = SYSTEM,
         catalog_cache: CatalogCache | None = None,
+        password_hasher: PasswordHasher = admins.PASSWORD_HASHER,
     ) -> Repositories:
         audit = AuditLog(db, clock, actor)  # every write below is recorded under this actor
         catalog_cache = catalog_cache or CatalogCache(clock)
@@ -91,12 +94,13 @@ class Repositories:
             actor=actor,
             session_idle=session_idle,
             session_lifetime=session_lifetime,
+            password_hasher=password_hasher,
             personas=personas,
             vehiculos=vehiculos,
             oficiales=oficiales,
             infracciones=infracciones,
             tokens=tokens,
-            admins=AdminRepository(db, clock, audit, sesiones=sesiones),  # a password reset ends the sessions
+            admins=AdminRepository(db, clock, audit, sesiones=sesiones, hasher=password_hasher),  # a password reset ends the sessions
             sesiones=sesiones,
             limites=LimitRepository(db),
             consultas=LookupRepository(db),
@@ -112,7 +116,7 @@ class Repositories:
             return self
         return Repositories.over(
             self.db, clock=self.clock, session_idle=self.session_idle, session_lifetime=self.session_lifetime, actor=actor,
-            catalog_cache=self.catalog_cache,
+            catalog_cache=self.catalog_cache, password_hasher=self.password_hasher,
         )
 
     async def ping(self) -> None:

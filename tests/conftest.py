@@ -16,7 +16,7 @@ from config import Settings
 from repositories import Repositories, prepare_database
 from services.database import mongo_client
 from services.devdb import EmbeddedDatabase
-from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, RunningApp, make_settings, post_form, serve
+from tests.helpers.app import ADMIN_PASSWORD, ADMIN_USERNAME, CHEAP_PASSWORD_HASHER, RunningApp, make_settings, post_form, serve
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ async def db(mongo):
 
 @pytest.fixture
 async def repos(db) -> Repositories:
-    return Repositories.over(db)
+    return Repositories.over(db, password_hasher=CHEAP_PASSWORD_HASHER)
 
 
 @pytest.fixture

@@ -481,7 +481,9 @@ async def test_vehicle_and_officer_search(repos):
 # -- admins ------------------------------------------------------------------------------------
 
 
-async def test_admin_password_set_authenticate_and_reset(repos):
+async def test_admin_password_set_authenticate_and_reset(db):
+    """With the hasher every repository gets unless given another: the production one."""
+    repos = Repositories.over(db)
     admin, created = await repos.admins.set_password(username=" Root ", password="una-clave-larga-1")
     assert created and admin.username == "root"
     assert await repos.admins.authenticate(username="ROOT", password="una-clave-larga-1") == admin
@@ -490,7 +492,7 @@ async def test_admin_password_set_authenticate_and_reset(repos):
     # an unknown name is checked against a stand-in hash (same time as a real check): its password opens nothing
     assert await repos.admins.authenticate(username="nadie", password="not-a-real-password") is None
     doc = await repos.admins.collection.find_one({"username": "root"})
-    assert doc["password_hash"].startswith("$argon2") and "una-clave-larga-1" not in doc["password_hash"]
+    assert doc["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=4$") and "una-clave-larga-1" not in doc["password_hash"]
 
     session = await repos.sesiones.open(admin_id=admin.id, username=admin.username)
     reset, created = await repos.admins.set_password(username="root", password="una-clave-larga-2")
