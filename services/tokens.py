@@ -108,7 +108,7 @@ class TokenService:
             raise ValueError(f"days must be between 1 and {MAX_DAYS}")
         oficial = await repos.oficiales.get_by_numero(numero)
         if not oficial.activo:
-            raise NotFound(f"El oficial N° {numero} está inactivo: actívelo antes de generar un token.", field="numero")
+            raise NotFound(f"El oficial N° {numero} está inactivo: actívelo antes de generar un token.")
         now = self._clock.now().replace(microsecond=0)
         expires = now + dt.timedelta(days=days)
         jti = uuid.uuid4().hex

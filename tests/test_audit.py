@@ -83,9 +83,15 @@ async def test_logins_failures_and_logouts_are_in_the_trail_without_passwords(cl
     assert "equivocada" not in text and "una-clave" not in text and "argon2" not in text
 
 
-async def test_a_revocation_is_in_the_trail_with_the_token_s_record_before_and_after(repos, db):
+async def test_an_issue_and_a_revocation_are_in_the_trail_with_the_token_s_record(repos, db):
     oficial = await repos.oficiales.create(nombre="Juan", numero=4747)
-    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4747)
+    issued = await TokenService(make_settings().jwt_secret, repos.clock).issue(repos, numero=4747, label="tablet")
+    [entry] = await entries(db, accion="emitir_token")
+    assert (entry["documento_id"], entry["antes"]) == (ObjectId(issued.record.id), {})
+    assert entry["despues"] == {  # the record without its jti, a secret
+        "oficial_id": ObjectId(oficial.id), "etiqueta": "tablet", "creado_en": issued.record.creado_en,
+        "expira_en": issued.record.expira_en,
+    }
     await repos.tokens.revoke(issued.record.id, oficial_id=oficial.id, reason="teléfono perdido")
     [entry] = await entries(db, accion="revocar_token")
     token = await db["tokens"].find_one({"_id": ObjectId(issued.record.id)})

@@ -616,9 +616,11 @@ async def test_a_revocation_whose_commit_fails_leaves_the_token_live(repos, db, 
 
 
 async def test_an_issue_whose_commit_fails_leaves_no_token_live(repos, db, mongo_uri):
-    """The token's record, the officer's live list (what the API checks) and the entry are one
-    transaction: a token that was never handed out must not be live."""
+    """The token's record, the officer's live list (what the API checks), the expired tokens taken
+    off it and the entry are one transaction: a token that was never handed out must not be live."""
     await repos.oficiales.create(nombre="Juan", numero=4747)
+    last_week = FixedClock(repos.clock.now() - dt.timedelta(days=7))
+    await TokenService(make_settings().jwt_secret, last_week).issue(Repositories.over(db, clock=last_week), numero=4747, days=1)
     service = TokenService(make_settings().jwt_secret, repos.clock)
     await assert_a_failed_commit_changes_nothing(db, mongo_uri, lambda faulty: service.issue(faulty, numero=4747))
 

@@ -350,7 +350,7 @@ async def test_issue_checks_the_lifetime_and_dates_the_token_from_its_clock(repo
     service = TokenService(EDGE_SECRET, clock)
     await repos.oficiales.create(nombre="Juan", numero=7)
     for days in (0, 366):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="^days must be between 1 and 365$"):
             await service.issue(repos, numero=7, days=days)
     for days in (1, 365):
         issued = await service.issue(repos, numero=7, days=days, label="  tablet  ")
@@ -360,6 +360,9 @@ async def test_issue_checks_the_lifetime_and_dates_the_token_from_its_clock(repo
         assert (decoded["sub"], decoded["jti"], decoded["iat"], decoded["exp"]) == (
             "7", issued.record.jti, int(T0.timestamp()), int((T0 + dt.timedelta(days=days)).timestamp())
         )
+    unlabelled = (await service.issue(repos, numero=7)).record  # the defaults: 90 days, no label
+    assert (unlabelled.expira_en - unlabelled.creado_en, unlabelled.etiqueta) == (dt.timedelta(days=90), "")
     await repos.oficiales.set_active((await repos.oficiales.get_by_numero(7)).id, False)
-    with pytest.raises(NotFound, match="inactivo"):
+    with pytest.raises(NotFound) as refused:
         await service.issue(repos, numero=7)
+    assert refused.value.message == "El oficial N° 7 está inactivo: actívelo antes de generar un token."
