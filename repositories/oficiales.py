@@ -131,7 +131,7 @@ class OficialRepository(RecordRepository):
 
     async def get_by_numero(self, numero: int) -> Oficial:
         message = f"No existe un oficial con el número {numero}."
-        return Oficial.from_doc(await find_or_raise(self.collection, {"numero": numero}, message, field="numero"))
+        return Oficial.from_doc(await find_or_raise(self.collection, {"numero": numero}, message))
 
     async def find_by_numero(self, numero: int) -> Oficial | None:
         doc = await self.collection.find_one({"numero": numero}) if 0 < numero <= rules.MAX_BADGE_NUMBER else None
