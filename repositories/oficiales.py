@@ -47,13 +47,14 @@ BULK_MAX = 100  # records one bulk action may name (a list page's largest size)
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["nombre", "numero", "activo", INFRACTION_COUNTER, LIVE_TOKENS],
+        "required": ["nombre", "numero", "activo", INFRACTION_COUNTER, LIVE_TOKENS, "creado_en"],
         "properties": {
             "nombre": {"bsonType": "string", "minLength": 1, "maxLength": rules.NOMBRE_MAX},
             "numero": {"bsonType": ["int", "long"], "minimum": 1},
             "activo": {"bsonType": "bool"},
             INFRACTION_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
             LIVE_TOKENS: {"bsonType": "array", "items": {"bsonType": "string"}},
+            "creado_en": {"bsonType": "date"},
         },
     }
 }

@@ -44,11 +44,12 @@ SUGGESTIONS = 8  # personas the owner picker offers at once
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["nombre", "correo", VEHICLE_COUNTER],
+        "required": ["nombre", "correo", VEHICLE_COUNTER, "creado_en"],
         "properties": {
             "nombre": {"bsonType": "string", "minLength": 1, "maxLength": rules.NOMBRE_MAX},
             "correo": {"bsonType": "string", "minLength": 3, "maxLength": rules.CORREO_MAX},
             VEHICLE_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
+            "creado_en": {"bsonType": "date"},
         },
     }
 }

@@ -53,13 +53,14 @@ INDEXES = [
 VALIDATOR = {
     "$jsonSchema": {
         "bsonType": "object",
-        "required": ["placa_patente", "marca", "color", "persona_id", INFRACTION_COUNTER],
+        "required": ["placa_patente", "marca", "color", "persona_id", INFRACTION_COUNTER, "creado_en"],
         "properties": {
             "placa_patente": {"bsonType": "string", "pattern": rules.PLATE_PATTERN},
             "marca": {"bsonType": "string", "minLength": 1, "maxLength": rules.MARCA_MAX},
             "color": {"bsonType": "string", "minLength": 1, "maxLength": rules.COLOR_MAX},
             "persona_id": {"bsonType": "objectId"},
             INFRACTION_COUNTER: {"bsonType": ["int", "long"], "minimum": 0},
+            "creado_en": {"bsonType": "date"},
         },
     }
 }
