@@ -11,7 +11,7 @@ from bson import ObjectId
 from domain.audit import Actor
 from domain.clock import FixedClock
 from domain.errors import Conflict, InvalidValue, MissingReference, NotFound, StillReferenced
-from domain.rules import ETIQUETA_MAX, MAX_BADGE_NUMBER
+from domain.rules import ETIQUETA_MAX, MAX_BADGE_NUMBER, NOMBRE_MAX
 from repositories.bulk import BulkLoader
 from repositories.tokens import TokenRecord
 from services.demo_data import DemoData
@@ -270,6 +270,10 @@ async def test_oficial_crud_and_duplicate_numero(repos):
     with pytest.raises(Conflict) as error:
         await repos.oficiales.update(other.id, nombre="Otro", numero=42, activo=True)
     assert error.value.field == "numero"
+    for blank_or_too_long in ("   ", "x" * (NOMBRE_MAX + 1)):
+        with pytest.raises(InvalidValue) as error:
+            await repos.oficiales.create(nombre=blank_or_too_long, numero=45)
+        assert error.value.field == "nombre"
 
     updated = await repos.oficiales.update(oficial.id, nombre="Juan S.", numero=44, activo=True)
     assert (updated.nombre, updated.numero) == ("Juan S.", 44)
