@@ -569,6 +569,7 @@ async def test_unknown_records_are_refused_with_their_message(repos):
         (repos.personas.get(missing), f"No existe la persona {missing}."),
         (repos.vehiculos.get(missing), f"No existe el vehículo {missing}."),
         (repos.oficiales.get(missing), f"No existe el oficial {missing}."),
+        (repos.oficiales.get_by_numero(999), "No existe un oficial con el número 999."),
         (repos.oficiales.update(missing, nombre="X", numero=4344, activo=True), f"No existe el oficial {missing}."),
     ]
     for operation, message in expected:
