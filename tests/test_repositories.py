@@ -151,7 +151,7 @@ async def test_vehicle_cannot_point_at_a_missing_persona(repos):
     ana = await repos.personas.create(nombre="Ana", correo="ana@example.cl")
     with pytest.raises(MissingReference) as error:
         await repos.vehiculos.create(placa_patente="ABCD12", marca="Fiat", color="Rojo", persona_id=str(ObjectId()))
-    assert error.value.field == "persona"
+    assert (error.value.field, error.value.message) == ("persona", "La persona propietaria no existe.")
     assert await repos.vehiculos.count() == 0
 
     vehiculo = await repos.vehiculos.create(placa_patente="ABCD12", marca="Fiat", color="Rojo", persona_id=ana.id)
