@@ -110,7 +110,7 @@ class Oficial:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Oficial:
-        return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc.get(INFRACTION_COUNTER, 0))
+        return cls(str(doc["_id"]), doc["nombre"], doc["numero"], doc["activo"], doc[INFRACTION_COUNTER])
 
 
 class OficialRepository(RecordRepository):

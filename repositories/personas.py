@@ -71,7 +71,7 @@ class Persona:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Persona:
-        return cls(str(doc["_id"]), doc["nombre"], doc["correo"], doc.get(VEHICLE_COUNTER, 0))
+        return cls(str(doc["_id"]), doc["nombre"], doc["correo"], doc[VEHICLE_COUNTER])
 
 
 def _fields(nombre: str, correo: str) -> dict[str, Any]:

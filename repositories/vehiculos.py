@@ -121,7 +121,7 @@ class Vehiculo:
             doc["marca"],
             doc["color"],
             str(doc["persona_id"]),
-            doc.get(INFRACTION_COUNTER, 0),
+            doc[INFRACTION_COUNTER],
         )
 
 
